@@ -1,0 +1,20 @@
+/**
+ * Addresses of JS memory lent to the kernel. A Buffer's address is its ArrayBuffer's base plus its
+ * byteOffset; the base is asked of the addon once per ArrayBuffer and cached (the backing store of
+ * a non-resizable, non-detached ArrayBuffer never moves; resizable ones are refused at the
+ * boundary). The cache is weak: a collected ArrayBuffer takes its entry with it.
+ */
+import { native } from './native.js';
+
+const baseOf = new WeakMap<ArrayBufferLike, number>();
+
+/** The address of `view`'s first byte. Reading `.buffer` moves small on-heap arrays off-heap first. */
+export function addressOf(view: ArrayBufferView): number {
+  const ab = view.buffer;
+  let base = baseOf.get(ab);
+  if (base === undefined) {
+    base = native.address(ab as ArrayBuffer);
+    baseOf.set(ab, base);
+  }
+  return base + view.byteOffset;
+}

@@ -1,0 +1,15 @@
+/** uring-zc: zero-copy network sends for Node.js through Linux io_uring. Public exports only. */
+export { Ring, DEFAULT_SETUP_FLAGS } from './ring.js';
+export type { RingOptions } from './ring.js';
+export { adopt, ZeroCopySocket } from './socket.js';
+export type { Adoptable, AdoptOptions, SendOptions, SendResult, SocketStats } from './socket.js';
+export { capabilities } from './probe.js';
+export type { Capabilities } from './probe.js';
+export {
+  UringZcError,
+  UringZcArgumentError,
+  UringZcStateError,
+  UringZcSystemError,
+  UringZcUnsupportedError,
+} from './errors.js';
+export type { UringZcCode } from './errors.js';

@@ -1,0 +1,53 @@
+/**
+ * The only importer of the native addon, and its typed surface. The addon sets up and maps rings,
+ * enters, registers, polls the ring fd and offers a few socket syscalls; every function returns a
+ * negative errno instead of throwing for kernel failures, so that errors.ts maps them in one place.
+ */
+import { createRequire } from 'node:module';
+
+export interface RingOffsets {
+  head: number;
+  tail: number;
+  ringMask: number;
+}
+
+export interface SetupResult {
+  fd: number;
+  features: number;
+  flags: number;
+  sqEntries: number;
+  cqEntries: number;
+  sqOff: RingOffsets & { flags: number; dropped: number };
+  cqOff: RingOffsets & { overflow: number; cqes: number };
+  /** The SQ ring (and the CQ ring too with IORING_FEAT_SINGLE_MMAP). */
+  rings: ArrayBuffer;
+  /** The CQ ring when it is mapped separately (kernels without SINGLE_MMAP). */
+  cqRing?: ArrayBuffer;
+  sqes: ArrayBuffer;
+}
+
+export type PollHandle = { readonly __brand: 'PollHandle' };
+
+export interface NativeBinding {
+  setup(entries: number, flags: number, cqEntries: number): SetupResult | number;
+  enter(fd: number, toSubmit: number, minComplete: number, flags: number, timeoutNs?: number): number;
+  register(fd: number, opcode: number, arg: ArrayBufferView | null, nrArgs: number): number;
+  unmap(mapping: ArrayBuffer): number;
+  address(buffer: ArrayBuffer | ArrayBufferView): number;
+  pollStart(fd: number, onReadable: (status: number) => void): PollHandle;
+  pollRef(handle: PollHandle, on: boolean): void;
+  pollStop(handle: PollHandle): void;
+  dup(fd: number): number;
+  close(fd: number): number;
+  /** [domain, type, protocol, connected (1|0)] or -errno. */
+  sockInfo(fd: number): [number, number, number, number] | number;
+}
+
+const require = createRequire(import.meta.url);
+
+function load(): NativeBinding {
+  // dist/src/native.js -> ../../build/Release; src/native.ts is never run directly.
+  return require('../../build/Release/uring_zc.node') as NativeBinding;
+}
+
+export const native: NativeBinding = load();

@@ -1,0 +1,154 @@
+/**
+ * Capability detection by probing the running kernel: set up a ring, ask for the opcode table
+ * (IORING_REGISTER_PROBE), try each flag we use. Never from `uname`: distributions backport, and
+ * seccomp or a sysctl can block what the version promises.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { errnoName, readMemlockLimit } from './errors.js';
+import { native } from './native.js';
+import { RingMemory, setupFailureReason } from './ring.js';
+import { prepSend } from './sqe.js';
+import {
+  IORING_CQE_F_MORE,
+  IORING_OP_SEND_ZC,
+  IORING_OP_SENDMSG_ZC,
+  IORING_REGISTER_BUFFERS,
+  IORING_REGISTER_PROBE,
+  IORING_SEND_ZC_REPORT_USAGE,
+  IORING_UNREGISTER_BUFFERS,
+  IO_URING_OP_SUPPORTED,
+} from './uapi.js';
+import { addressOf } from './buffers.js';
+
+/** What this process can use, and why not where it cannot. */
+export interface Capabilities {
+  /** io_uring_setup works here. */
+  ioUring: boolean;
+  /** IORING_OP_SEND_ZC (6.0). */
+  sendZc: boolean;
+  /** IORING_OP_SENDMSG_ZC (6.1). */
+  sendmsgZc: boolean;
+  /** IORING_SEND_ZC_REPORT_USAGE (6.2): sends report whether the kernel copied. */
+  reportUsage: boolean;
+  /** IORING_REGISTER_BUFFERS works within this process's RLIMIT_MEMLOCK. */
+  fixedBuffers: boolean;
+  /** os.release(). */
+  kernel: string;
+  /** The soft RLIMIT_MEMLOCK in bytes (Infinity: unlimited; NaN: unknown). */
+  memlockLimit: number;
+  /** kernel.io_uring_disabled (0, 1, 2), or null where the sysctl does not exist (before 6.6). */
+  ioUringDisabled: number | null;
+  /** Why io_uring (or zero-copy send) is not available, when it is not. */
+  reason?: string;
+}
+
+let cached: Capabilities | undefined;
+
+/**
+ * Probes once per thread and caches. Never throws: where io_uring is blocked it returns
+ * `ioUring: false` and the reason.
+ */
+export function capabilities(): Capabilities {
+  if (cached === undefined) cached = Object.freeze(probe()) as Capabilities;
+  return cached;
+}
+
+function probe(): Capabilities {
+  const caps: Capabilities = {
+    ioUring: false,
+    sendZc: false,
+    sendmsgZc: false,
+    reportUsage: false,
+    fixedBuffers: false,
+    kernel: os.release(),
+    memlockLimit: readMemlockLimit(),
+    ioUringDisabled: readDisabledSysctl(),
+  };
+  let mem: RingMemory | number;
+  try {
+    mem = RingMemory.create(8, 0, 0);
+  } catch (e) {
+    caps.reason = `the native addon failed: ${(e as Error).message}`;
+    return caps;
+  }
+  if (typeof mem === 'number') {
+    caps.reason = mem === -1 || mem === -38 ? setupFailureReason(mem) : `io_uring_setup failed: ${errnoName(mem)}`;
+    return caps;
+  }
+  try {
+    caps.ioUring = true;
+    const ops = probeOps(mem.fd);
+    caps.sendZc = ops.has(IORING_OP_SEND_ZC);
+    caps.sendmsgZc = ops.has(IORING_OP_SENDMSG_ZC);
+    if (caps.sendZc) caps.reportUsage = probeReportUsage(mem);
+    caps.fixedBuffers = probeFixedBuffers(mem.fd);
+    if (!caps.sendZc) caps.reason = `IORING_OP_SEND_ZC is not supported by kernel ${caps.kernel} (needs Linux 6.0+)`;
+  } finally {
+    mem.destroy();
+  }
+  return caps;
+}
+
+function readDisabledSysctl(): number | null {
+  try {
+    return Number(readFileSync('/proc/sys/kernel/io_uring_disabled', 'utf8').trim());
+  } catch {
+    return null;
+  }
+}
+
+/** The opcodes the kernel supports (struct io_uring_probe: 16-byte header, then 8 bytes per op). */
+function probeOps(fd: number): Set<number> {
+  const n = 256;
+  const p = Buffer.alloc(16 + n * 8);
+  const out = new Set<number>();
+  if (native.register(fd, IORING_REGISTER_PROBE, p, n) < 0) return out;
+  const opsLen = p[1]!;
+  for (let i = 0; i < opsLen; i++) {
+    const at = 16 + i * 8;
+    if ((p.readUInt16LE(at + 2) & IO_URING_OP_SUPPORTED) !== 0) out.add(p[at]!);
+  }
+  return out;
+}
+
+/**
+ * A SEND_ZC with REPORT_USAGE on a descriptor that is not a socket (the ring's own fd): a kernel
+ * that does not know the flag rejects it in prep with EINVAL; one that does gets as far as the
+ * socket lookup and fails with ENOTSOCK. No packet is sent.
+ */
+function probeReportUsage(mem: RingMemory): boolean {
+  const o = mem.nextSqe();
+  prepSend(mem.sqes, o, IORING_OP_SEND_ZC, 0, IORING_SEND_ZC_REPORT_USAGE, mem.fd, 0, 0, 0, 0, 0, 0, 1);
+  mem.advance();
+  let result: number | undefined;
+  let more = false;
+  let notified = false;
+  // Bounded: each enter waits at most 1 s, and at most two CQEs can come.
+  for (let tries = 0; tries < 3 && (result === undefined || (more && !notified)); tries++) {
+    mem.enter(1, true);
+    mem.reap((_ud, res, flags) => {
+      if (result === undefined) {
+        result = res;
+        more = (flags & IORING_CQE_F_MORE) !== 0;
+      } else {
+        notified = true;
+      }
+    });
+  }
+  return result !== undefined && result !== -22 /* EINVAL */;
+}
+
+/** Registers and unregisters one page: fails with ENOMEM when RLIMIT_MEMLOCK is too low. */
+function probeFixedBuffers(fd: number): boolean {
+  const page = Buffer.allocUnsafeSlow(4096);
+  const iov = Buffer.alloc(16);
+  iov.writeDoubleLE(0, 0);
+  const a = addressOf(page);
+  iov.writeUInt32LE(a % 4294967296, 0);
+  iov.writeUInt32LE(Math.floor(a / 4294967296), 4);
+  iov.writeUInt32LE(4096, 8);
+  if (native.register(fd, IORING_REGISTER_BUFFERS, iov, 1) < 0) return false;
+  native.register(fd, IORING_UNREGISTER_BUFFERS, null, 0);
+  return true;
+}

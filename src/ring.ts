@@ -1,0 +1,453 @@
+/**
+ * The ring: SQ/CQ bookkeeping over the memory the kernel maps for us, submit batching, completion
+ * dispatch through a slot table, and the event-loop hook.
+ *
+ * The io_uring protocol is written here, in TypeScript, over external ArrayBuffers that alias the
+ * kernel's rings (architecture.md: SQEs written from JS reach 0.97-0.99x of the same loop in C,
+ * one Node-API call per request only 0.92-0.96x). The native shim only sets up, maps, enters,
+ * registers and polls.
+ */
+import { readFileSync } from 'node:fs';
+import { native, type PollHandle, type SetupResult } from './native.js';
+import { ringClosedError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
+import { validateOptions, validateUint } from './options.js';
+import { prepCancel } from './sqe.js';
+import { adoptOn, type Adoptable, type AdoptOptions, type ZeroCopySocket } from './socket.js';
+import {
+  IORING_ASYNC_CANCEL_ANY,
+  IORING_ENTER_GETEVENTS,
+  IORING_FEAT_EXT_ARG,
+  IORING_SETUP_COOP_TASKRUN,
+  IORING_SETUP_DEFER_TASKRUN,
+  IORING_SETUP_SINGLE_ISSUER,
+  IORING_SETUP_SUBMIT_ALL,
+  IORING_SQ_CQ_OVERFLOW,
+  IORING_SQ_TASKRUN,
+} from './uapi.js';
+
+/**
+ * One kernel request, as the ring sees it. The ring gives it a slot (its user_data), asks it to
+ * fill its SQE, and hands it every CQE with that user_data until it says it is done.
+ */
+export interface RingOp {
+  /** Fills the SQE at word offset `o` of `w`; `userData` must go into the SQE's user_data. */
+  prep(w: Uint32Array, o: number, userData: number): void;
+  /**
+   * One CQE for this request. Returns true when no further CQE will come for it (its slot, and
+   * every reference it holds, can go).
+   */
+  complete(res: number, flags: number): boolean;
+  /** The request never reached the kernel (the ring closed first). */
+  abandon(err: Error): void;
+}
+
+/** Options of `new Ring()`. */
+export interface RingOptions {
+  /** SQ entries (power of two, 1..4096; default 256). The CQ gets 4x, for two CQEs per send. */
+  entries?: number;
+  /**
+   * Extra io_uring_setup flags, for experiments; default: what measured best here
+   * (see DEFAULT_SETUP_FLAGS).
+   */
+  setupFlags?: number;
+}
+
+/**
+ * Setup flags. SUBMIT_ALL: a request that fails in prep does not stop the ones after it, so one
+ * bad send cannot hold up the others. COOP_TASKRUN: no IPI to interrupt the thread for task work;
+ * the event-loop thread enters the kernel often enough (epoll_wait) and it measured no slower.
+ * SINGLE_ISSUER: only this thread submits (a ring belongs to one thread; workers make their own).
+ * DEFER_TASKRUN was measured too and is not used: see README "Measured".
+ */
+export const DEFAULT_SETUP_FLAGS = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+
+/** user_data of internal requests whose CQEs carry nothing for anyone (cancel-all at close). */
+const UD_INTERNAL = 0xffffffff;
+
+/** Bound of any blocking wait (ns): no call into the kernel may hang the thread. */
+const WAIT_BOUND_NS = 1_000_000_000;
+
+/**
+ * The mapped rings and the SQ/CQ protocol over them. Ring drives it from the event loop; the
+ * probe uses it synchronously.
+ */
+export class RingMemory {
+  readonly fd: number;
+  readonly features: number;
+  readonly flags: number;
+  readonly sqEntries: number;
+  readonly cqEntries: number;
+  /** The mapped SQE array as 32-bit words. */
+  readonly sqes: Uint32Array;
+  private readonly sq: Uint32Array;
+  private readonly cq: Uint32Array;
+  private readonly cqRes: Int32Array;
+  private readonly sqHeadI: number;
+  private readonly sqTailI: number;
+  private readonly sqFlagsI: number;
+  private readonly sqMask: number;
+  private readonly cqHeadI: number;
+  private readonly cqTailI: number;
+  private readonly cqMask: number;
+  private readonly cqesI: number;
+  private readonly mappings: ArrayBuffer[];
+  /** Our SQ tail: SQEs up to here are written; the kernel sees them once the tail is published. */
+  private sqTail: number;
+  private unmapped = false;
+
+  constructor(s: SetupResult) {
+    this.fd = s.fd;
+    this.features = s.features;
+    this.flags = s.flags;
+    this.sqEntries = s.sqEntries;
+    this.cqEntries = s.cqEntries;
+    const cqBuf = s.cqRing ?? s.rings;
+    this.mappings = s.cqRing ? [s.rings, s.cqRing, s.sqes] : [s.rings, s.sqes];
+    this.sq = new Uint32Array(s.rings);
+    this.cq = new Uint32Array(cqBuf);
+    this.cqRes = new Int32Array(cqBuf);
+    this.sqes = new Uint32Array(s.sqes);
+    // Offsets are byte offsets of 32-bit fields: word index = offset / 4.
+    this.sqHeadI = s.sqOff.head >>> 2;
+    this.sqTailI = s.sqOff.tail >>> 2;
+    this.sqFlagsI = s.sqOff.flags >>> 2;
+    this.sqMask = this.sq[s.sqOff.ringMask >>> 2]!;
+    this.cqHeadI = s.cqOff.head >>> 2;
+    this.cqTailI = s.cqOff.tail >>> 2;
+    this.cqMask = this.cq[s.cqOff.ringMask >>> 2]!;
+    this.cqesI = s.cqOff.cqes >>> 2;
+    this.sqTail = this.sq[this.sqTailI]!;
+  }
+
+  /** Creates a ring; returns -errno when io_uring_setup or a mapping fails. */
+  static create(entries: number, flags: number, cqEntries: number): RingMemory | number {
+    const s = native.setup(entries, flags, cqEntries);
+    return typeof s === 'number' ? s : new RingMemory(s);
+  }
+
+  /** SQEs written but not yet consumed by the kernel. */
+  pendingSqes(): number {
+    // The kernel's head is read fresh every time: when a request fails in prep the kernel may stop
+    // consuming early, and a count kept in JS would drift (architecture.md).
+    return (this.sqTail - Atomics.load(this.sq, this.sqHeadI)) >>> 0;
+  }
+
+  /**
+   * Word offset of the next free SQE, or -1 when the SQ is full. The caller fills it and then
+   * calls advance().
+   */
+  nextSqe(): number {
+    if (this.pendingSqes() >= this.sqEntries) return -1;
+    return (this.sqTail & this.sqMask) << 4;
+  }
+
+  advance(): void {
+    this.sqTail = (this.sqTail + 1) >>> 0;
+  }
+
+  /**
+   * Publishes the SQ tail and enters the kernel: submits every pending SQE and, with
+   * `getEvents`, runs deferred task work / waits for `minComplete` CQEs (bounded).
+   * Returns the kernel's result (SQEs consumed) or -errno.
+   */
+  enter(minComplete: number, getEvents: boolean): number {
+    // Release: the SQE words above were plain stores; Atomics.store is sequentially consistent
+    // (at least a release), so the kernel, which reads the tail with acquire, sees complete SQEs.
+    Atomics.store(this.sq, this.sqTailI, this.sqTail);
+    const toSubmit = this.pendingSqes();
+    const flags = getEvents || minComplete > 0 ? IORING_ENTER_GETEVENTS : 0;
+    if (minComplete > 0 && (this.features & IORING_FEAT_EXT_ARG) !== 0) {
+      return native.enter(this.fd, toSubmit, minComplete, flags, WAIT_BOUND_NS);
+    }
+    return native.enter(this.fd, toSubmit, minComplete, flags);
+  }
+
+  /** True when the kernel asks to be entered: overflowed CQEs or pending task work to flush. */
+  needsEnter(): boolean {
+    return (Atomics.load(this.sq, this.sqFlagsI) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) !== 0;
+  }
+
+  /**
+   * Calls `onCqe(userData, res, flags)` for every CQE ready now, then frees their entries.
+   * Returns how many were read.
+   */
+  reap(onCqe: (userData: number, res: number, flags: number) => void): number {
+    let head = this.cq[this.cqHeadI]!;
+    // Acquire: the CQE fields are read only after this load of the tail the kernel published.
+    const tail = Atomics.load(this.cq, this.cqTailI);
+    const n = (tail - head) >>> 0;
+    const mask = this.cqMask;
+    const base = this.cqesI;
+    const cq = this.cq;
+    const res = this.cqRes;
+    for (let i = 0; i < n; i++) {
+      const o = base + ((head & mask) << 2);
+      const ud = cq[o]!;
+      const r = res[o + 2]!;
+      const f = cq[o + 3]!;
+      head = (head + 1) >>> 0;
+      // Free the entry before dispatching: the fields are copied, and a dispatch that throws must
+      // not make us read the same CQE twice.
+      Atomics.store(cq, this.cqHeadI, head);
+      onCqe(ud, r, f);
+    }
+    return n;
+  }
+
+  /** Unmaps the rings (the ArrayBuffers are detached first) and closes the ring fd. */
+  destroy(): void {
+    if (this.unmapped) return;
+    this.unmapped = true;
+    for (const m of this.mappings) native.unmap(m);
+    native.close(this.fd);
+  }
+}
+
+let defaultRingOfThread: Ring | undefined;
+
+/** This thread's default ring, created on first use (unreferenced while idle). */
+export function defaultRing(): Ring {
+  if (defaultRingOfThread === undefined || defaultRingOfThread.closed) defaultRingOfThread = new Ring();
+  return defaultRingOfThread;
+}
+
+/**
+ * An io_uring instance driven from this thread's Node event loop.
+ *
+ * Requests queued during one tick go to the kernel with one io_uring_enter (a microtask flushes
+ * them), and at once when the SQ is full. Completions are reaped when libuv reports the ring fd
+ * readable: no thread, no busy polling. While requests are in flight the ring keeps the event loop
+ * alive; idle, it does not.
+ */
+export class Ring {
+  /** @internal */ readonly mem: RingMemory;
+  /** Most requests in the kernel at once: two CQEs each must always fit in the CQ. */
+  readonly maxInFlight: number;
+  private readonly slots: (RingOp | undefined)[];
+  private readonly freeSlots: number[];
+  private readonly backlog: RingOp[] = [];
+  private backlogHead = 0;
+  private readonly poll: PollHandle;
+  private pollRefd = false;
+  private flushQueued = false;
+  private inPump = false;
+  private readonly deferTaskrun: boolean;
+  /** @internal True from close() on: no new request is accepted. */
+  closing = false;
+  private readonly sockets = new Set<{ close(): Promise<void> }>();
+  private closedFlag = false;
+  private closePromise: Promise<void> | undefined;
+  private resolveClose: (() => void) | undefined;
+  private readonly dispatchBound = (ud: number, res: number, flags: number): void => this.dispatch(ud, res, flags);
+  private readonly flushBound = (): void => this.flushMicrotask();
+
+  /**
+   * @throws UringZcUnsupportedError when io_uring is not available (seccomp, sysctl, old kernel).
+   * @throws UringZcSystemError for other setup failures (ENOMEM: RLIMIT_MEMLOCK on older kernels).
+   */
+  constructor(options: RingOptions = {}) {
+    validateOptions('Ring options', options, ['entries', 'setupFlags']);
+    const entries = options.entries ?? 256;
+    validateUint('entries', entries, 1, 4096);
+    if ((entries & (entries - 1)) !== 0) {
+      validateUint('entries (a power of two)', -1, 1, 4096);
+    }
+    const flags = options.setupFlags ?? DEFAULT_SETUP_FLAGS;
+    validateUint('setupFlags', flags, 0, 0x7fffffff);
+    const mem = RingMemory.create(entries, flags, entries * 4);
+    if (typeof mem === 'number') {
+      if (mem === -1 /* EPERM */ || mem === -38 /* ENOSYS */) {
+        throw new UringZcUnsupportedError('io_uring is not available', setupFailureReason(mem));
+      }
+      throw new UringZcSystemError(mem, 'io_uring_setup');
+    }
+    this.mem = mem;
+    this.deferTaskrun = (mem.flags & IORING_SETUP_DEFER_TASKRUN) !== 0;
+    // Keep a few CQEs spare for internal requests (the cancel at close).
+    this.maxInFlight = Math.max(1, Math.min(mem.sqEntries * 2, (mem.cqEntries >>> 1) - 4));
+    this.slots = new Array<RingOp | undefined>(this.maxInFlight).fill(undefined);
+    this.freeSlots = [];
+    for (let i = this.maxInFlight - 1; i >= 0; i--) this.freeSlots.push(i);
+    this.poll = native.pollStart(mem.fd, () => this.pump());
+  }
+
+  /**
+   * Adopts a socket for zero-copy sends on this ring: a connected net.Socket, a bound
+   * dgram.Socket, or a socket fd. The descriptor is duplicated; see adopt().
+   */
+  adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket {
+    return adoptOn(this, target, options);
+  }
+
+  /** @internal Sockets adopted on this ring are closed with it. */
+  track(sock: { close(): Promise<void> }): void {
+    this.sockets.add(sock);
+  }
+
+  /** @internal */
+  untrack(sock: { close(): Promise<void> }): void {
+    this.sockets.delete(sock);
+  }
+
+  /** True once close() has finished. */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Requests in the kernel (awaiting a CQE) plus requests waiting for a free slot. */
+  get inFlight(): number {
+    return this.maxInFlight - this.freeSlots.length + (this.backlog.length - this.backlogHead);
+  }
+
+  /**
+   * Queues a request: it gets a slot and an SQE now, or waits in the backlog until an earlier
+   * request completes. It reaches the kernel at the end of this tick.
+   * @internal
+   */
+  queue(op: RingOp): void {
+    if (this.closing) {
+      op.abandon(ringClosedError());
+      return;
+    }
+    if (this.backlogHead < this.backlog.length || !this.place(op)) this.backlog.push(op);
+    if (!this.inPump && !this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushBound);
+    }
+    if (!this.pollRefd) this.setRef(true);
+  }
+
+  /** Gives `op` a slot and its SQE; false when there is no free slot. */
+  private place(op: RingOp): boolean {
+    if (this.freeSlots.length === 0) return false;
+    let o = this.mem.nextSqe();
+    if (o < 0) {
+      // SQ full: submit what is there now, then there is room.
+      this.submit();
+      o = this.mem.nextSqe();
+      if (o < 0) return false;
+    }
+    const slot = this.freeSlots.pop()!;
+    this.slots[slot] = op;
+    op.prep(this.mem.sqes, o, slot);
+    this.mem.advance();
+    return true;
+  }
+
+  private flushMicrotask(): void {
+    this.flushQueued = false;
+    if (!this.closedFlag) this.submit();
+  }
+
+  /** Submits pending SQEs. EBUSY/EAGAIN (CQ overflow backpressure) is retried at the next pump. */
+  private submit(): void {
+    if (this.mem.pendingSqes() === 0) return;
+    const r = this.mem.enter(0, this.deferTaskrun);
+    if (r < 0 && r !== -16 /* EBUSY */ && r !== -11 /* EAGAIN */ && r !== -4 /* EINTR */) {
+      // Only a broken ring fails here (EBADF, EFAULT): nothing can complete any more.
+      throw new UringZcSystemError(r, 'io_uring_enter');
+    }
+  }
+
+  /** The poll callback: reap, refill from the backlog, submit, adjust the loop reference. */
+  private pump(): void {
+    if (this.closedFlag) return;
+    this.inPump = true;
+    try {
+      if (this.deferTaskrun || this.mem.needsEnter()) this.mem.enter(0, true);
+      this.mem.reap(this.dispatchBound);
+      this.drainBacklog();
+      this.submit();
+    } finally {
+      this.inPump = false;
+    }
+    this.afterCompletions();
+  }
+
+  private drainBacklog(): void {
+    const b = this.backlog;
+    while (this.backlogHead < b.length && this.place(b[this.backlogHead]!)) {
+      b[this.backlogHead++] = undefined as unknown as RingOp;
+    }
+    if (this.backlogHead === b.length) {
+      b.length = 0;
+      this.backlogHead = 0;
+    }
+  }
+
+  private dispatch(ud: number, res: number, flags: number): void {
+    if (ud === UD_INTERNAL) return;
+    const op = this.slots[ud];
+    if (op === undefined) return; // not ours (cannot happen: every SQE we write has a live slot)
+    if (op.complete(res, flags)) {
+      this.slots[ud] = undefined;
+      this.freeSlots.push(ud);
+    }
+  }
+
+  private afterCompletions(): void {
+    const idle = this.inFlight === 0;
+    if (idle && this.pollRefd) this.setRef(false);
+    if (idle && this.closing) this.finishClose();
+  }
+
+  private setRef(on: boolean): void {
+    this.pollRefd = on;
+    native.pollRef(this.poll, on);
+  }
+
+  /**
+   * Closes the ring. Requests not yet in the kernel are rejected with ERR_URING_ZC_RING_CLOSED;
+   * requests in the kernel are cancelled (IORING_OP_ASYNC_CANCEL, any) and settle with their
+   * final CQE, so no Buffer is released before the kernel is done with it. Resolves once every
+   * request has settled and the ring is unmapped.
+   */
+  close(): Promise<void> {
+    if (this.closePromise) return this.closePromise;
+    this.closing = true;
+    this.closePromise = new Promise<void>((resolve) => {
+      this.resolveClose = resolve;
+    });
+    const pending = this.backlog.slice(this.backlogHead);
+    this.backlog.length = 0;
+    this.backlogHead = 0;
+    for (const op of pending) op.abandon(ringClosedError());
+    for (const sock of [...this.sockets]) void sock.close();
+    if (this.inFlight > 0) {
+      const o = this.mem.nextSqe();
+      if (o >= 0) {
+        prepCancel(this.mem.sqes, o, 0, IORING_ASYNC_CANCEL_ANY, UD_INTERNAL);
+        this.mem.advance();
+      }
+      this.submit();
+      if (!this.pollRefd) this.setRef(true);
+    } else {
+      this.finishClose();
+    }
+    return this.closePromise;
+  }
+
+  private finishClose(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    native.pollStop(this.poll);
+    this.mem.destroy();
+    this.resolveClose?.();
+  }
+}
+
+/** Why io_uring_setup failed with EPERM/ENOSYS, in words a user can act on. */
+export function setupFailureReason(errno: number): string {
+  let sysctl = '';
+  try {
+    // Read lazily: only on the failure path.
+    const v = readFileSync('/proc/sys/kernel/io_uring_disabled', 'utf8').trim();
+    if (v === '2') sysctl = 'kernel.io_uring_disabled=2 disables io_uring for every process';
+    else if (v === '1') sysctl = 'kernel.io_uring_disabled=1 allows io_uring only to the io_uring_group';
+  } catch {
+    // No such sysctl (kernels before 6.6): nothing to add.
+  }
+  if (sysctl) return `${sysctl} (io_uring_setup: ${errno === -1 ? 'EPERM' : 'ENOSYS'})`;
+  if (errno === -38) return 'io_uring_setup returned ENOSYS: the kernel has no io_uring, or seccomp blocks it';
+  return 'io_uring_setup returned EPERM: blocked by seccomp (e.g. Docker\'s default profile) or a security policy';
+}

@@ -1,0 +1,559 @@
+/**
+ * ZeroCopySocket: zero-copy sends on an adopted TCP or UDP socket through a Ring.
+ *
+ * Lifetime: a Buffer passed to send() is held (with its ArrayBuffer) from the call until the
+ * kernel's last CQE for it: the IORING_CQE_F_NOTIF notification for a zero-copy send, the only
+ * CQE for a copying one. The promise settles only then, also on error, close and ring close, so a
+ * Buffer is never handed back while the kernel may still read it.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { EventEmitter } from 'node:events';
+import { addressOf } from './buffers.js';
+import { encodeSockaddr } from './address.js';
+import {
+  memlockHint,
+  socketClosedError,
+  UringZcArgumentError,
+  UringZcStateError,
+  UringZcSystemError,
+  UringZcUnsupportedError,
+} from './errors.js';
+import { native } from './native.js';
+import { validateBoolean, validateOptions, validateSendBuffer, validateThreshold, validateUint } from './options.js';
+import { defaultRing, type Ring, type RingOp } from './ring.js';
+import { capabilities } from './probe.js';
+import { prepSend } from './sqe.js';
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  IORING_CQE_F_MORE,
+  IORING_CQE_F_NOTIF,
+  IORING_NOTIF_USAGE_ZC_COPIED,
+  IORING_OP_SEND,
+  IORING_OP_SEND_ZC,
+  IORING_SEND_ZC_REPORT_USAGE,
+  MSG_WAITALL,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+} from './uapi.js';
+
+/** What adopt() accepts: a connected net.Socket, a bound dgram.Socket, or a socket fd. */
+export type Adoptable = net.Socket | dgram.Socket | number;
+
+/** Options of adopt(). */
+export interface AdoptOptions {
+  /**
+   * Sends shorter than this many bytes use a copying IORING_OP_SEND (resolved at its only CQE,
+   * `zeroCopy: false`); the rest use IORING_OP_SEND_ZC. 0 (default): every send is zero copy.
+   * Infinity: every send copies.
+   */
+  zeroCopyThreshold?: number;
+}
+
+/** Options of send(). */
+export interface SendOptions {
+  /** Destination IP literal, for unconnected UDP sockets (sendto semantics). */
+  address?: string;
+  /** Destination port, with `address`. */
+  port?: number;
+  /** Force zero copy (true) or a copying send (false) for this send, whatever the threshold. */
+  zeroCopy?: boolean;
+}
+
+/** How a send ended. */
+export interface SendResult {
+  /** Bytes sent: the whole buffer on success. */
+  bytes: number;
+  /** True when the kernel sent from the buffer without copying (IORING_SEND_ZC_REPORT_USAGE). */
+  zeroCopy: boolean;
+}
+
+/** Counters of one socket since adoption. */
+export interface SocketStats {
+  /** Sends that completed successfully. */
+  sends: number;
+  /** Bytes of those sends. */
+  bytes: number;
+  /** Completed sends the kernel did not copy. */
+  zeroCopied: number;
+  /** Completed sends the kernel copied (zero copy requested but copied, e.g. loopback, or copying sends). */
+  copied: number;
+  /** Sends that failed. */
+  errors: number;
+  /** Sends accepted by send() and not yet settled. */
+  inFlight: number;
+  /** Notification CQEs seen (IORING_CQE_F_NOTIF). */
+  notifications: number;
+}
+
+const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy'] as const;
+const ADOPT_OPTION_NAMES = ['zeroCopyThreshold'] as const;
+/** Largest request on a stream socket; longer sends go as several requests, one at a time. */
+const MAX_STREAM_CHUNK = 1 << 30;
+/** Largest datagram payload (IPv6 jumbograms aside). */
+const MAX_DATAGRAM = 65535;
+
+/**
+ * One send() call. It is also the ring request of its first (usually only) kernel request; a
+ * stream send cut short by the kernel continues with TailOp requests, one at a time.
+ */
+class SendRequest implements RingOp {
+  /** Kernel requests submitted for this send whose last CQE has not come yet. */
+  open = 0;
+  sent = 0;
+  notifs = 0;
+  copiedNotifs = 0;
+  /** No further kernel request will be made for this send. */
+  done = false;
+  err: Error | null = null;
+  zeroResults = 0;
+  // The first kernel request's own CQE state.
+  private gotResult = false;
+  private gotNotif = false;
+  private expectNotif = false;
+  resolve!: (r: SendResult) => void;
+  reject!: (e: Error) => void;
+
+  constructor(
+    readonly sock: ZeroCopySocket,
+    readonly buf: Uint8Array,
+    readonly addr: number,
+    readonly len: number,
+    readonly zc: boolean,
+    readonly dest: Buffer | null,
+    readonly destAddr: number,
+  ) {}
+
+  prep(w: Uint32Array, o: number, userData: number): void {
+    this.sock.prepChunk(this, 0, w, o, userData);
+  }
+
+  complete(res: number, flags: number): boolean {
+    if ((flags & IORING_CQE_F_NOTIF) !== 0) {
+      this.gotNotif = true;
+      this.onNotif(res);
+    } else {
+      this.gotResult = true;
+      this.expectNotif = (flags & IORING_CQE_F_MORE) !== 0;
+      this.onResult(res, 0);
+    }
+    // A notification comes if and only if the result CQE had F_MORE (never decided from res).
+    const last = this.gotResult && (!this.expectNotif || this.gotNotif);
+    if (last) this.closeOne();
+    return last;
+  }
+
+  abandon(err: Error): void {
+    this.fail(err);
+    this.closeOne();
+  }
+
+  onNotif(res: number): void {
+    this.notifs++;
+    if ((res & IORING_NOTIF_USAGE_ZC_COPIED) !== 0) this.copiedNotifs++;
+  }
+
+  /** The result CQE of the kernel request that started at `offset`. */
+  onResult(res: number, offset: number): void {
+    if (res < 0) {
+      this.fail(this.sock.sendError(res, this.len));
+      return;
+    }
+    this.sent += res;
+    if (this.sent < this.len && this.sock.stream) {
+      // A short stream send: the rest goes next, before anything else on this socket.
+      if (res === 0 && ++this.zeroResults > 16) {
+        this.fail(new UringZcSystemError(-32 /* EPIPE */, 'send_zc'));
+        return;
+      }
+      this.sock.submitTail(this, offset + res);
+      return;
+    }
+    this.done = true;
+    this.sock.onSendDone(this);
+  }
+
+  fail(err: Error): void {
+    if (this.err === null) this.err = err;
+    if (!this.done) {
+      this.done = true;
+      this.sock.onSendDone(this);
+    }
+  }
+
+  /** One kernel request of this send has had its last CQE. */
+  closeOne(): void {
+    if (--this.open === 0 && this.done) this.sock.settle(this);
+  }
+}
+
+/** The continuation of a stream send the kernel cut short: the bytes from `offset` on. */
+class TailOp implements RingOp {
+  private gotResult = false;
+  private gotNotif = false;
+  private expectNotif = false;
+  constructor(readonly req: SendRequest, readonly offset: number) {}
+
+  prep(w: Uint32Array, o: number, userData: number): void {
+    this.req.sock.prepChunk(this.req, this.offset, w, o, userData);
+  }
+
+  complete(res: number, flags: number): boolean {
+    if ((flags & IORING_CQE_F_NOTIF) !== 0) {
+      this.gotNotif = true;
+      this.req.onNotif(res);
+    } else {
+      this.gotResult = true;
+      this.expectNotif = (flags & IORING_CQE_F_MORE) !== 0;
+      this.req.onResult(res, this.offset);
+    }
+    const last = this.gotResult && (!this.expectNotif || this.gotNotif);
+    if (last) this.req.closeOne();
+    return last;
+  }
+
+  abandon(err: Error): void {
+    this.req.fail(err);
+    this.req.closeOne();
+  }
+}
+
+/**
+ * A socket adopted for zero-copy sends. Create with adopt() or ring.adopt().
+ *
+ * TCP: sends go out in call order, intact. One request per stream socket is in the kernel at a
+ * time (several SEND_ZC in flight on one TCP socket reorder data under send-buffer pressure); the
+ * next one is submitted at the previous one's first CQE, not at its notification, which on TCP
+ * waits for the peer's ACK. UDP: every send goes to the kernel at once, each datagram on its own.
+ */
+export class ZeroCopySocket {
+  /** The socket's own descriptor (a duplicate of the adopted one). */
+  readonly fd: number;
+  /** 'tcp' for stream sockets, 'udp' for datagram sockets. */
+  readonly type: 'tcp' | 'udp';
+  /** @internal */ readonly stream: boolean;
+  readonly domain: number;
+  readonly ring: Ring;
+  private readonly threshold: number;
+  private readonly node: EventEmitter | undefined;
+  private readonly onNodeClose: (() => void) | undefined;
+  // Stream sockets: sends waiting for the one in the kernel.
+  private readonly queue: SendRequest[] = [];
+  private queueHead = 0;
+  private active: SendRequest | null = null;
+  private failure: UringZcSystemError | null = null;
+  private pending = 0;
+  private closing = false;
+  private closedFlag = false;
+  private closePromise: Promise<void> | undefined;
+  private resolveClose: (() => void) | undefined;
+  // A one-entry cache of the last destination: most UDP senders talk to one peer at a time.
+  private lastAddress = '';
+  private lastPort = -1;
+  private lastDest: Buffer | null = null;
+  private lastDestAddr = 0;
+  private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, errors: 0, notifications: 0 };
+
+  /** @internal Use adopt(). */
+  constructor(ring: Ring, fd: number, domain: number, sockType: number, node: EventEmitter | undefined, options: AdoptOptions) {
+    this.ring = ring;
+    this.fd = fd;
+    this.domain = domain;
+    this.stream = sockType === SOCK_STREAM;
+    this.type = this.stream ? 'tcp' : 'udp';
+    this.threshold = options.zeroCopyThreshold ?? 0;
+    this.node = node;
+    if (node) {
+      // Node closed its socket: accept no more sends, release our duplicate once all settle.
+      this.onNodeClose = () => void this.close();
+      node.once('close', this.onNodeClose);
+    }
+    ring.track(this);
+  }
+
+  /** True once close() has finished (every send settled, descriptor closed). */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /**
+   * Sends `buf` (IORING_OP_SEND_ZC with IORING_SEND_ZC_REPORT_USAGE; IORING_OP_SEND below the
+   * copy threshold). Resolves when the kernel no longer needs `buf`: at the notification CQE of a
+   * zero-copy send, with `bytes` from the result CQE and `zeroCopy` from the notification.
+   * Do not write into `buf` before the promise settles.
+   *
+   * Rejects (after the kernel released `buf`) with the errno as `code` (EPIPE, ECONNRESET,
+   * EOPNOTSUPP, ENOMEM, ...), ERR_URING_ZC_SOCKET_CLOSED or ERR_URING_ZC_RING_CLOSED.
+   * Throws ERR_URING_ZC_INVALID_ARG synchronously for bad arguments; nothing is queued then.
+   * Since Linux 6.0 (REPORT_USAGE 6.2).
+   */
+  send(buf: Uint8Array, options?: SendOptions): Promise<SendResult> {
+    validateSendBuffer('buf', buf);
+    let dest: Buffer | null = null;
+    let destAddr = 0;
+    let zc = buf.byteLength >= this.threshold;
+    if (options !== undefined) {
+      validateOptions('send options', options, SEND_OPTION_NAMES);
+      if (options.zeroCopy !== undefined) {
+        validateBoolean('zeroCopy', options.zeroCopy);
+        zc = options.zeroCopy;
+      }
+      if (options.address !== undefined || options.port !== undefined) {
+        if (this.stream) throw new UringZcArgumentError('"address"/"port" are for UDP sockets; a TCP socket sends to its peer');
+        if (typeof options.address !== 'string') throw new UringZcArgumentError('"address" must be a string with "port"');
+        validateUint('port', options.port, 1, 65535);
+        if (options.address !== this.lastAddress || options.port !== this.lastPort) {
+          this.lastDest = encodeSockaddr(options.address, options.port, this.domain);
+          this.lastDestAddr = addressOf(this.lastDest);
+          this.lastAddress = options.address;
+          this.lastPort = options.port;
+        }
+        dest = this.lastDest;
+        destAddr = this.lastDestAddr;
+      }
+    }
+    if (!this.stream && buf.byteLength > MAX_DATAGRAM) {
+      throw new UringZcArgumentError(`"buf" is ${buf.byteLength} bytes; a UDP datagram carries at most ${MAX_DATAGRAM}`);
+    }
+    const req = new SendRequest(this, buf, addressOf(buf), buf.byteLength, zc, dest, destAddr);
+    const promise = new Promise<SendResult>((resolve, reject) => {
+      req.resolve = resolve;
+      req.reject = reject;
+    });
+    if (this.closing) {
+      req.err = socketClosedError();
+      req.done = true;
+      this.settleNow(req);
+      return promise;
+    }
+    if (this.failure !== null) {
+      req.err = this.failure.again();
+      req.done = true;
+      this.settleNow(req);
+      return promise;
+    }
+    this.pending++;
+    if (!this.stream) {
+      req.open++;
+      this.ring.queue(req);
+    } else if (this.active === null) {
+      this.startStream(req);
+    } else {
+      this.queue.push(req);
+    }
+    return promise;
+  }
+
+  /** Counters since adoption. */
+  stats(): SocketStats {
+    return { ...this.counters, inFlight: this.pending };
+  }
+
+  /**
+   * Stops accepting sends (they reject with ERR_URING_ZC_SOCKET_CLOSED), lets the accepted ones
+   * finish, and closes the descriptor once every Buffer has been released. Called automatically
+   * when the adopted Node socket emits 'close'.
+   */
+  close(): Promise<void> {
+    if (this.closePromise) return this.closePromise;
+    this.closing = true;
+    this.closePromise = new Promise<void>((resolve) => {
+      this.resolveClose = resolve;
+    });
+    if (this.node && this.onNodeClose) this.node.removeListener('close', this.onNodeClose);
+    this.maybeFinishClose();
+    return this.closePromise;
+  }
+
+  /** @internal Fills the SQE for the bytes of `req` from `offset` on. */
+  prepChunk(req: SendRequest, offset: number, w: Uint32Array, o: number, userData: number): void {
+    let len = req.len - offset;
+    let msgFlags = 0;
+    if (this.stream) {
+      if (len > MAX_STREAM_CHUNK) len = MAX_STREAM_CHUNK;
+      // The kernel retries a short stream send itself and reports the total.
+      msgFlags = MSG_WAITALL;
+    }
+    if (req.zc) {
+      prepSend(w, o, IORING_OP_SEND_ZC, 0, IORING_SEND_ZC_REPORT_USAGE, this.fd, req.addr + offset, len, msgFlags,
+        req.destAddr, req.dest === null ? 0 : req.dest.length, 0, userData);
+    } else {
+      prepSend(w, o, IORING_OP_SEND, 0, 0, this.fd, req.addr + offset, len, msgFlags,
+        req.destAddr, req.dest === null ? 0 : req.dest.length, 0, userData);
+    }
+  }
+
+  /** @internal Queues the rest of a short stream send. */
+  submitTail(req: SendRequest, offset: number): void {
+    req.open++;
+    this.ring.queue(new TailOp(req, offset));
+  }
+
+  private startStream(req: SendRequest): void {
+    this.active = req;
+    req.open++;
+    this.ring.queue(req);
+  }
+
+  /** @internal No further kernel request will be made for `req`: the stream may move on. */
+  onSendDone(req: SendRequest): void {
+    if (!this.stream || this.active !== req) return;
+    this.active = null;
+    if (req.err !== null && req.err instanceof UringZcSystemError) {
+      // The stream is broken at an unknown byte: nothing after it may be sent.
+      this.failure = req.err;
+      this.failQueued();
+      return;
+    }
+    if (req.err !== null) {
+      this.failQueued(req.err);
+      return;
+    }
+    if (this.queueHead < this.queue.length) {
+      const next = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as SendRequest;
+      if (this.queueHead === this.queue.length) {
+        this.queue.length = 0;
+        this.queueHead = 0;
+      }
+      this.startStream(next);
+    }
+  }
+
+  /** Rejects the sends that never reached the kernel (after a stream error or ring close). */
+  private failQueued(err?: Error): void {
+    const rest = this.queue.slice(this.queueHead);
+    this.queue.length = 0;
+    this.queueHead = 0;
+    for (const r of rest) {
+      r.err = err ?? this.failure!.again();
+      r.done = true;
+      this.settle(r);
+    }
+  }
+
+  /** @internal The error a failed send rejects with. */
+  sendError(res: number, len: number): UringZcSystemError {
+    const hint = res === -12 /* ENOMEM */ ? memlockHint(len) : undefined;
+    return new UringZcSystemError(res, 'send_zc', hint);
+  }
+
+  /** @internal Every CQE of `req` has come: the kernel is done with its Buffer. */
+  settle(req: SendRequest): void {
+    this.pending--;
+    this.counters.notifications += req.notifs;
+    this.settleNow(req);
+    this.maybeFinishClose();
+  }
+
+  private settleNow(req: SendRequest): void {
+    if (req.err !== null) {
+      this.counters.errors++;
+      req.reject(req.err);
+      return;
+    }
+    const zeroCopy = req.notifs > 0 && req.copiedNotifs === 0;
+    this.counters.sends++;
+    this.counters.bytes += req.sent;
+    if (zeroCopy) this.counters.zeroCopied++;
+    else this.counters.copied++;
+    req.resolve({ bytes: req.sent, zeroCopy });
+  }
+
+  private maybeFinishClose(): void {
+    if (!this.closing || this.closedFlag || this.pending > 0) return;
+    this.closedFlag = true;
+    native.close(this.fd);
+    this.ring.untrack(this);
+    this.resolveClose?.();
+  }
+}
+
+/**
+ * Adopts a socket for zero-copy sends on this thread's default ring (see Ring#adopt).
+ * @throws ERR_URING_ZC_UNSUPPORTED when io_uring is unavailable (with the reason).
+ */
+export function adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket {
+  return adoptOn(undefined, target, options);
+}
+
+/** @internal Shared by adopt() and Ring#adopt(). */
+export function adoptOn(ring: Ring | undefined, target: Adoptable, options: AdoptOptions = {}): ZeroCopySocket {
+  validateOptions('adopt options', options, ADOPT_OPTION_NAMES);
+  if (options.zeroCopyThreshold !== undefined) validateThreshold('zeroCopyThreshold', options.zeroCopyThreshold);
+  const { fd, node } = nodeFd(target);
+  const caps = capabilities();
+  if (!caps.ioUring || !caps.sendZc) {
+    throw new UringZcUnsupportedError('zero-copy send is not available', caps.reason ?? 'unknown reason');
+  }
+  const r = ring ?? defaultRing();
+  if (r.closing) throw new UringZcStateError('ERR_URING_ZC_RING_CLOSED', 'the ring is closed');
+  const dup = native.dup(fd);
+  if (dup < 0) throw new UringZcSystemError(dup, 'dup');
+  const info = native.sockInfo(dup);
+  if (typeof info === 'number') {
+    native.close(dup);
+    throw new UringZcSystemError(info, 'getsockopt');
+  }
+  const [domain, type, , connected] = info;
+  if (type !== SOCK_STREAM && type !== SOCK_DGRAM) {
+    native.close(dup);
+    throw new UringZcUnsupportedError('cannot adopt this socket', `socket type ${type} is neither SOCK_STREAM nor SOCK_DGRAM`);
+  }
+  if (type === SOCK_STREAM && connected === 0) {
+    native.close(dup);
+    throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'a stream socket must be connected before adopt()');
+  }
+  if (domain !== AF_INET && domain !== AF_INET6 && domain !== AF_UNIX) {
+    native.close(dup);
+    throw new UringZcUnsupportedError('cannot adopt this socket', `address family ${domain} is not supported`);
+  }
+  return new ZeroCopySocket(r, dup, domain, type, node, options);
+}
+
+/** The descriptor behind what adopt() was given, and the Node socket to watch for 'close'. */
+function nodeFd(target: Adoptable): { fd: number; node: EventEmitter | undefined } {
+  if (typeof target === 'number') {
+    validateUint('fd', target, 0, 0x7fffffff);
+    return { fd: target, node: undefined };
+  }
+  if (target instanceof net.Socket) {
+    if (target.destroyed) throw socketClosedError();
+    if (target.connecting) {
+      throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'the net.Socket is still connecting: adopt it after its \'connect\' event');
+    }
+    // net.Socket#_handle.fd is the libuv stream's descriptor (no deprecation warning, unlike dgram).
+    const fd = (target as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) {
+      throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'the net.Socket has no descriptor (not connected, or not a TCP/IPC socket)');
+    }
+    return { fd, node: target };
+  }
+  if (target instanceof dgram.Socket) {
+    const fd = dgramFd(target);
+    if (fd === undefined) throw socketClosedError();
+    if (fd < 0) {
+      throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'the dgram.Socket is not bound yet: adopt it after its \'listening\' event (call bind() first)');
+    }
+    return { fd, node: target };
+  }
+  throw new UringZcArgumentError('adopt() expects a net.Socket, a dgram.Socket or a socket file descriptor');
+}
+
+/**
+ * The descriptor of a dgram.Socket. `socket._handle` warns (DEP0112), so read the handle from
+ * the socket's internal state object, found by its shape; undefined when the socket is closed.
+ */
+function dgramFd(sock: dgram.Socket): number | undefined {
+  const s = sock as unknown as Record<symbol, unknown>;
+  for (const sym of Object.getOwnPropertySymbols(sock)) {
+    const state = s[sym] as { handle?: { fd?: number } | null } | undefined;
+    if (state !== null && typeof state === 'object' && 'handle' in state) {
+      const h = state.handle;
+      return h === null || h === undefined ? undefined : typeof h.fd === 'number' ? h.fd : -1;
+    }
+  }
+  throw new UringZcUnsupportedError('cannot adopt this dgram.Socket', 'its descriptor is not reachable in this Node version; pass the fd instead');
+}

@@ -1,0 +1,61 @@
+/**
+ * Pure SQE encoders: each fills one 64-byte SQE in the mapped SQE array, seen as 16 Uint32 words
+ * starting at word `o`. No syscalls, no allocation. Every word is written, because the kernel
+ * rejects requests whose unused fields are not zero (e.g. SEND_ZC checks addr3 and __pad2).
+ *
+ * Layout (struct io_uring_sqe): w0 = opcode | flags << 8 | ioprio << 16; w1 = fd; w2,w3 = off/addr2;
+ * w4,w5 = addr; w6 = len; w7 = op flags (msg_flags, cancel_flags); w8,w9 = user_data;
+ * w10 = buf_index | personality << 16; w11 = splice_fd_in / addr_len; w12..w15 = addr3, __pad2.
+ * 64-bit values are Numbers below 2^53 split into lo/hi words (no BigInt on the hot path).
+ */
+import { IORING_OP_ASYNC_CANCEL, IORING_OP_NOP } from './uapi.js';
+
+const TWO_32 = 4294967296;
+
+/**
+ * SEND / SEND_ZC (`opcode`), with sendto semantics when `dest` is not 0 (addr2 + addr_len).
+ * `ioprio` carries IORING_RECVSEND_* / IORING_SEND_ZC_* flags; `bufIndex` is used with FIXED_BUF.
+ */
+export function prepSend(
+  w: Uint32Array, o: number, opcode: number, sqeFlags: number, ioprio: number, fd: number,
+  addr: number, len: number, msgFlags: number, dest: number, destLen: number, bufIndex: number,
+  userData: number,
+): void {
+  w[o] = opcode | (sqeFlags << 8) | (ioprio << 16);
+  w[o + 1] = fd;
+  w[o + 2] = dest % TWO_32;
+  w[o + 3] = Math.floor(dest / TWO_32);
+  w[o + 4] = addr % TWO_32;
+  w[o + 5] = Math.floor(addr / TWO_32);
+  w[o + 6] = len;
+  w[o + 7] = msgFlags;
+  w[o + 8] = userData;
+  w[o + 9] = 0;
+  w[o + 10] = bufIndex;
+  w[o + 11] = destLen;
+  w[o + 12] = 0;
+  w[o + 13] = 0;
+  w[o + 14] = 0;
+  w[o + 15] = 0;
+}
+
+/**
+ * SENDMSG / SENDMSG_ZC (`opcode`): `msghdr` is the address of a struct msghdr that must stay alive
+ * (with its iovecs, name and control data) until the request's result CQE.
+ */
+export function prepSendmsg(
+  w: Uint32Array, o: number, opcode: number, sqeFlags: number, ioprio: number, fd: number,
+  msghdr: number, msgFlags: number, bufIndex: number, userData: number,
+): void {
+  prepSend(w, o, opcode, sqeFlags, ioprio, fd, msghdr, 1, msgFlags, 0, 0, bufIndex, userData);
+}
+
+/** ASYNC_CANCEL: `cancelFlags` (IORING_ASYNC_CANCEL_*) select by fd, any, or all. */
+export function prepCancel(w: Uint32Array, o: number, fd: number, cancelFlags: number, userData: number): void {
+  prepSend(w, o, IORING_OP_ASYNC_CANCEL, 0, 0, fd, 0, 0, cancelFlags, 0, 0, 0, userData);
+}
+
+/** NOP, used by tests and the probe. */
+export function prepNop(w: Uint32Array, o: number, userData: number): void {
+  prepSend(w, o, IORING_OP_NOP, 0, 0, -1 >>> 0, 0, 0, 0, 0, 0, 0, userData);
+}
