@@ -10,11 +10,15 @@ const baseOf = new WeakMap<ArrayBufferLike, number>();
 
 /** The address of `view`'s first byte. Reading `.buffer` moves small on-heap arrays off-heap first. */
 export function addressOf(view: ArrayBufferView): number {
-  const ab = view.buffer;
+  return baseAddress(view.buffer) + view.byteOffset;
+}
+
+/** The address of an ArrayBuffer's first byte. */
+export function baseAddress(ab: ArrayBufferLike): number {
   let base = baseOf.get(ab);
   if (base === undefined) {
     base = native.address(ab as ArrayBuffer);
     baseOf.set(ab, base);
   }
-  return base + view.byteOffset;
+  return base;
 }

@@ -64,6 +64,9 @@ export const DEFAULT_SETUP_FLAGS = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_T
 /** user_data of internal requests whose CQEs carry nothing for anyone (cancel-all at close). */
 const UD_INTERNAL = 0xffffffff;
 
+/** Most reap/submit rounds in one poll callback (see Ring#pump). */
+const PUMP_ROUNDS = 8;
+
 /** Bound of any blocking wait (ns): no call into the kernel may hang the thread. */
 const WAIT_BOUND_NS = 1_000_000_000;
 
@@ -93,6 +96,8 @@ export class RingMemory {
   private readonly mappings: ArrayBuffer[];
   /** Our SQ tail: SQEs up to here are written; the kernel sees them once the tail is published. */
   private sqTail: number;
+  /** The kernel's SQ head as last read. */
+  private sqHeadSeen: number;
   private unmapped = false;
 
   constructor(s: SetupResult) {
@@ -117,6 +122,7 @@ export class RingMemory {
     this.cqMask = this.cq[s.cqOff.ringMask >>> 2]!;
     this.cqesI = s.cqOff.cqes >>> 2;
     this.sqTail = this.sq[this.sqTailI]!;
+    this.sqHeadSeen = this.sq[this.sqHeadI]!;
   }
 
   /** Creates a ring; returns -errno when io_uring_setup or a mapping fails. */
@@ -127,9 +133,10 @@ export class RingMemory {
 
   /** SQEs written but not yet consumed by the kernel. */
   pendingSqes(): number {
-    // The kernel's head is read fresh every time: when a request fails in prep the kernel may stop
-    // consuming early, and a count kept in JS would drift (architecture.md).
-    return (this.sqTail - Atomics.load(this.sq, this.sqHeadI)) >>> 0;
+    // The kernel's head is read fresh: when a request fails in prep the kernel may stop consuming
+    // early, and a count kept in JS would drift (architecture.md).
+    this.sqHeadSeen = Atomics.load(this.sq, this.sqHeadI);
+    return (this.sqTail - this.sqHeadSeen) >>> 0;
   }
 
   /**
@@ -137,7 +144,9 @@ export class RingMemory {
    * calls advance().
    */
   nextSqe(): number {
-    if (this.pendingSqes() >= this.sqEntries) return -1;
+    // The kernel's head only moves forward (and only inside io_uring_enter without SQPOLL): a
+    // stale value can only under-count free entries, so it is re-read only when it says "full".
+    if (((this.sqTail - this.sqHeadSeen) >>> 0) >= this.sqEntries && this.pendingSqes() >= this.sqEntries) return -1;
     return (this.sqTail & this.sqMask) << 4;
   }
 
@@ -349,15 +358,22 @@ export class Ring {
     }
   }
 
-  /** The poll callback: reap, refill from the backlog, submit, adjust the loop reference. */
+  /**
+   * The poll callback: reap, refill from the backlog, submit, adjust the loop reference.
+   * Completions that callbacks' new sends produce inline (UDP sends usually complete inside
+   * io_uring_enter) are reaped in the same callback, a bounded number of rounds, instead of one
+   * epoll round trip each; the bound keeps timers and I/O of the rest of the program on time.
+   */
   private pump(): void {
     if (this.closedFlag) return;
     this.inPump = true;
     try {
-      if (this.deferTaskrun || this.mem.needsEnter()) this.mem.enter(0, true);
-      this.mem.reap(this.dispatchBound);
-      this.drainBacklog();
-      this.submit();
+      for (let round = 0; round < PUMP_ROUNDS; round++) {
+        if (this.deferTaskrun || this.mem.needsEnter()) this.mem.enter(0, true);
+        if (this.mem.reap(this.dispatchBound) === 0 && round > 0) break;
+        this.drainBacklog();
+        this.submit();
+      }
     } finally {
       this.inPump = false;
     }
