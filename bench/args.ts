@@ -1,0 +1,363 @@
+/**
+ * Command-line options of `uring-zc bench` and `uring-zc capabilities`: parsed, validated and
+ * frozen here, before anything is measured. Every rejection is a UsageError naming the option and
+ * what it expects; the CLI prints it and exits with status 2.
+ */
+
+/** A bad command line (exit status 2). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const SCENARIOS = ['udp-sink', 'tcp-loopback', 'tcp-veth'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** What a row measures. `c-ref` is the project's C reference sender (build/Release/uzc_ref_sender). */
+export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'c-ref'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** The C sender's own modes; `--c-ref-mode` picks the one the `c-ref` rows run. */
+export const C_MODES = ['copy', 'zc', 'zc-pool'] as const;
+export type CMode = (typeof C_MODES)[number];
+
+export type WorkingSet = 'hot' | 'cold';
+
+/** Largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP). */
+export const MAX_UDP_SIZE = 65507;
+/** Largest TCP send the bench accepts (one Buffer per send). */
+export const MAX_TCP_SIZE = 64 * 1024 * 1024;
+/** Rows (of one round) measured for less than this are not reported: too noisy to mean anything. */
+export const MIN_MEASURED_SECONDS = 0.2;
+
+export interface BenchOptions {
+  readonly scenarios: readonly ScenarioName[];
+  /** --scenario was given (otherwise an unavailable default may be replaced by tcp-loopback). */
+  readonly scenariosExplicit: boolean;
+  readonly sizes: readonly number[];
+  readonly modes: readonly Mode[];
+  readonly workingSets: readonly WorkingSet[];
+  readonly workingSetSize: number;
+  /** Per row per round, milliseconds. */
+  readonly durationMs: number;
+  readonly rounds: number;
+  readonly qd: number;
+  /** Per row per round: the count bound next to the time bound. */
+  readonly maxSends: number;
+  readonly cRefMode: CMode;
+  /** null: no JSON; '-': JSON on stdout (the table goes to stderr); else a file path. */
+  readonly json: string | null;
+  readonly chart: string | null;
+  readonly quick: boolean;
+}
+
+export interface CapabilitiesOptions {
+  readonly json: boolean;
+}
+
+export type Command =
+  | { readonly command: 'bench'; readonly options: BenchOptions }
+  | { readonly command: 'capabilities'; readonly options: CapabilitiesOptions }
+  | { readonly command: 'help'; readonly topic: 'bench' | 'capabilities' | 'main' };
+
+export const DEFAULTS = Object.freeze({
+  scenarios: ['udp-sink'] as ScenarioName[],
+  sizes: [1024, 16384, 60000],
+  modes: ['node', 'copy', 'zc', 'c-ref'] as Mode[],
+  workingSets: ['hot'] as WorkingSet[],
+  workingSetSize: 256 * 1024 * 1024,
+  // 3 sizes x 4 modes x 3 rounds x 1 s = 36 s of sending, about 45 s with process start-up.
+  durationMs: 1000,
+  rounds: 3,
+  qd: 64,
+  maxSends: 50_000_000,
+  cRefMode: 'zc' as CMode,
+  quickDurationMs: 400,
+  quickRounds: 1,
+});
+
+const BENCH_FLAGS = new Set([
+  '--scenario', '--sizes', '--modes', '--working-set', '--working-set-size', '--duration', '--rounds',
+  '--qd', '--max-sends', '--c-ref-mode', '--json', '--chart', '--quick', '--help',
+]);
+/** Flags that take no value. `--json` takes an optional one. */
+const BOOLEAN_FLAGS = new Set(['--quick', '--help']);
+
+export function parseCommandLine(argv: readonly string[]): Command {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') return { command: 'help', topic: 'main' };
+  if (sub === 'bench') {
+    if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', topic: 'bench' };
+    return { command: 'bench', options: parseBenchOptions(rest) };
+  }
+  if (sub === 'capabilities') {
+    if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', topic: 'capabilities' };
+    let json = false;
+    for (const a of rest) {
+      if (a === '--json') json = true;
+      else throw new UsageError(`capabilities: unknown option "${a}" (known: --json, --help)`);
+    }
+    return { command: 'capabilities', options: { json } };
+  }
+  throw new UsageError(`unknown command "${sub}" (known: bench, capabilities)`);
+}
+
+/** Splits argv into [flag, value] pairs: `--flag value`, `--flag=value`, bare boolean flags. */
+function pairs(argv: readonly string[]): Array<[string, string | undefined]> {
+  const out: Array<[string, string | undefined]> = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}" (options start with --; see --help)`);
+    const eq = a.indexOf('=');
+    const flag = eq >= 0 ? a.slice(0, eq) : a;
+    if (!BENCH_FLAGS.has(flag)) throw new UsageError(`unknown option "${flag}" (see uring-zc bench --help)`);
+    if (eq >= 0) {
+      if (BOOLEAN_FLAGS.has(flag)) throw new UsageError(`${flag} takes no value`);
+      out.push([flag, a.slice(eq + 1)]);
+      continue;
+    }
+    if (BOOLEAN_FLAGS.has(flag)) {
+      out.push([flag, undefined]);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (flag === '--json') {
+      // The file is optional: a following option is not a file name.
+      if (next !== undefined && !next.startsWith('--')) {
+        out.push([flag, next]);
+        i++;
+      } else {
+        out.push([flag, undefined]);
+      }
+      continue;
+    }
+    if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+    out.push([flag, next]);
+    i++;
+  }
+  return out;
+}
+
+export function parseBenchOptions(argv: readonly string[]): BenchOptions {
+  let scenarios: ScenarioName[] | undefined;
+  let sizesText: string | undefined;
+  let modes: Mode[] | undefined;
+  let workingSets: WorkingSet[] | undefined;
+  let workingSetSize: number | undefined;
+  let durationMs: number | undefined;
+  let rounds: number | undefined;
+  let qd: number | undefined;
+  let maxSends: number | undefined;
+  let cRefMode: CMode | undefined;
+  let json: string | null = null;
+  let chart: string | null = null;
+  let quick = false;
+  const seen = new Set<string>();
+  for (const [flag, value] of pairs(argv)) {
+    if (seen.has(flag)) throw new UsageError(`${flag} given twice`);
+    seen.add(flag);
+    const v = value ?? '';
+    switch (flag) {
+      case '--scenario':
+        scenarios = list(flag, v, SCENARIOS);
+        break;
+      case '--sizes':
+        sizesText = v;
+        break;
+      case '--modes':
+        modes = list(flag, v, MODES);
+        break;
+      case '--working-set':
+        if (v === 'both') workingSets = ['hot', 'cold'];
+        else if (v === 'hot' || v === 'cold') workingSets = [v];
+        else throw new UsageError(`--working-set must be hot, cold or both, got "${v}"`);
+        break;
+      case '--working-set-size':
+        workingSetSize = parseBytes(flag, v);
+        if (workingSetSize < 1 || workingSetSize > 16 * 1024 ** 3) {
+          throw new UsageError(`--working-set-size must be between 1 byte and 16g, got "${v}"`);
+        }
+        break;
+      case '--duration':
+        durationMs = parseDuration(flag, v);
+        break;
+      case '--rounds':
+        rounds = parseInteger(flag, v, 1, 100);
+        break;
+      case '--qd':
+        qd = parseInteger(flag, v, 1, 4096);
+        break;
+      case '--max-sends':
+        maxSends = parseInteger(flag, v, 1, Number.MAX_SAFE_INTEGER);
+        break;
+      case '--c-ref-mode':
+        if (!(C_MODES as readonly string[]).includes(v)) {
+          throw new UsageError(`--c-ref-mode must be one of ${C_MODES.join(', ')}, got "${v}"`);
+        }
+        cRefMode = v as CMode;
+        break;
+      case '--json':
+        json = value === undefined ? '-' : value;
+        if (json === '') throw new UsageError('--json=FILE needs a file name');
+        break;
+      case '--chart':
+        if (!v.endsWith('.svg')) throw new UsageError(`--chart needs a file name ending in .svg, got "${v}"`);
+        chart = v;
+        break;
+      case '--quick':
+        quick = true;
+        break;
+      default:
+        throw new UsageError(`unknown option "${flag}"`);
+    }
+  }
+  const sc = scenarios ?? DEFAULTS.scenarios;
+  const sizes = sizesText === undefined ? DEFAULTS.sizes : parseSizes(sizesText, sc);
+  if (sizesText === undefined) checkSizes(sizes, sc, DEFAULTS.sizes.map(String));
+  const ws = workingSets ?? DEFAULTS.workingSets;
+  const wsSize = workingSetSize ?? DEFAULTS.workingSetSize;
+  const largest = Math.max(...sizes);
+  if (ws.includes('cold') && wsSize < largest) {
+    throw new UsageError(`--working-set-size (${wsSize} bytes) must be at least the largest size (${largest} bytes) for the cold working set`);
+  }
+  return Object.freeze({
+    scenarios: Object.freeze([...sc]),
+    scenariosExplicit: scenarios !== undefined,
+    sizes: Object.freeze(sizes),
+    modes: Object.freeze([...(modes ?? DEFAULTS.modes)]),
+    workingSets: Object.freeze([...ws]),
+    workingSetSize: wsSize,
+    durationMs: durationMs ?? (quick ? DEFAULTS.quickDurationMs : DEFAULTS.durationMs),
+    rounds: rounds ?? (quick ? DEFAULTS.quickRounds : DEFAULTS.rounds),
+    qd: qd ?? DEFAULTS.qd,
+    maxSends: maxSends ?? DEFAULTS.maxSends,
+    cRefMode: cRefMode ?? DEFAULTS.cRefMode,
+    json,
+    chart,
+    quick,
+  });
+}
+
+/** A comma-separated list of known names, without duplicates. */
+function list<T extends string>(flag: string, v: string, known: readonly T[]): T[] {
+  const items = v.split(',').map((s) => s.trim());
+  const out: T[] = [];
+  for (const item of items) {
+    if (!(known as readonly string[]).includes(item)) {
+      throw new UsageError(`${flag}: unknown value "${item}" (known: ${known.join(', ')})`);
+    }
+    if (!out.includes(item as T)) out.push(item as T);
+  }
+  return out;
+}
+
+function parseInteger(flag: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} must be an integer between ${min} and ${max}, got "${v}"`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} must be an integer between ${min} and ${max}, got "${v}"`);
+  }
+  return n;
+}
+
+/** Bytes: an integer with an optional k, m or g suffix (powers of 1024). */
+export function parseBytes(flag: string, v: string): number {
+  const m = /^(\d+)([kmg]?)$/i.exec(v.trim());
+  if (!m) throw new UsageError(`${flag}: "${v}" is not a size (an integer number of bytes, optionally with k, m or g: 1k = 1024)`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const n = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${flag}: "${v}" is too large`);
+  return n;
+}
+
+/** --sizes: every size must fit every requested scenario's protocol. */
+function parseSizes(text: string, scenarios: readonly ScenarioName[]): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  const sizes: number[] = [];
+  for (const p of parts) {
+    const n = parseBytes('--sizes', p);
+    if (!sizes.includes(n)) sizes.push(n);
+  }
+  checkSizes(sizes, scenarios, parts);
+  return sizes;
+}
+
+function checkSizes(sizes: readonly number[], scenarios: readonly ScenarioName[], texts: readonly string[]): void {
+  const udp = scenarios.find((s) => s.startsWith('udp'));
+  for (let i = 0; i < sizes.length; i++) {
+    const n = sizes[i]!;
+    const t = texts[i] ?? String(n);
+    if (n < 1) throw new UsageError(`--sizes: "${t}" must be at least 1 byte`);
+    if (udp !== undefined && n > MAX_UDP_SIZE) {
+      throw new UsageError(`--sizes: "${t}" (${n} bytes) is larger than a UDP datagram can carry (${MAX_UDP_SIZE}) for scenario ${udp}`);
+    }
+    if (n > MAX_TCP_SIZE) throw new UsageError(`--sizes: "${t}" (${n} bytes) is larger than the bench's limit of 64m`);
+  }
+}
+
+/** A duration: "3s", "500ms", "1.5s", or a plain number of seconds. */
+export function parseDuration(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`${flag}: "${v}" is not a duration (like 3s, 1.5s or 500ms)`);
+  const ms = m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * 1000;
+  if (!(ms >= 10) || ms > 600_000) throw new UsageError(`${flag} must be between 10ms and 600s, got "${v}"`);
+  return Math.round(ms);
+}
+
+/** "1k" for 1024, "60000" for 60000: the spelling the table and chart use. */
+export function formatSize(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)}m`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024}k`;
+  return String(n);
+}
+
+export const BENCH_HELP = `usage: uring-zc bench [options]
+
+Measures sends per second and GB/s (10^9 payload bytes/s) of uring-zc against Node's own
+dgram/net and the project's C reference sender, each row in its own process, rounds
+interleaved (A B C A B C) so that noise hits every mode alike. Reports the median of the
+rounds with their min-max.
+
+  --scenario LIST        udp-sink, tcp-loopback, tcp-veth (default: udp-sink)
+                           udp-sink     UDP into an IFB device in a network namespace (root)
+                           tcp-loopback TCP to a receiver process on 127.0.0.1 (always copies)
+                           tcp-veth     TCP between two namespaces joined by veth (root)
+  --sizes LIST           bytes per send, k = 1024 (default: 1k,16k,60000);
+                         UDP: 1..${MAX_UDP_SIZE}, TCP: up to 64m
+  --modes LIST           node, copy, zc, zc-pool, c-ref (default: node,copy,zc,c-ref)
+                           node    dgram.send / net.Socket.write with backpressure
+                           copy    uring-zc, every send copying (zeroCopyThreshold: Infinity)
+                           zc      uring-zc, IORING_OP_SEND_ZC
+                           zc-pool uring-zc SEND_ZC from registered buffers (when the library has them)
+                           c-ref   the C reference sender (build/Release/uzc_ref_sender)
+  --c-ref-mode MODE      what the c-ref rows run: copy, zc or zc-pool (default: zc)
+  --working-set WS       hot (one buffer re-sent), cold (walk distinct memory) or both (default: hot)
+  --working-set-size N   size of the cold region (default: 256m)
+  --duration D           per row per round, like 3s or 500ms (default: 1s; --quick: 400ms)
+  --rounds N             rounds (default: 3; --quick: 1)
+  --qd N                 sends kept in flight (default: 64)
+  --max-sends N          per row per round, next to the time bound (default: ${DEFAULTS.maxSends})
+  --json [FILE]          JSON results to FILE, or to stdout (the table then goes to stderr)
+  --chart FILE.svg       grouped bar chart of GB/s
+  --quick                short rows, one round (for CI)
+  --help                 this text
+
+Rows measured for less than ${MIN_MEASURED_SECONDS} s are refused. Exit status: 0 when rows were reported,
+1 when a run failed or nothing could be reported, 2 for a bad command line.
+See docs/benchmarking.md.
+`;
+
+export const MAIN_HELP = `usage: uring-zc <command> [options]
+
+commands:
+  bench          measure uring-zc against Node's dgram/net and the C reference sender
+  capabilities   what io_uring, zero copy and the benchmark can use on this machine [--json]
+
+uring-zc <command> --help for the options of a command.
+`;
+
+export const CAPABILITIES_HELP = `usage: uring-zc capabilities [--json]
+
+Prints what uring-zc can use here (io_uring, SEND_ZC, SENDMSG_ZC, REPORT_USAGE, registered
+buffers), the RLIMIT_MEMLOCK limit, whether network namespaces can be made (the udp-sink and
+tcp-veth scenarios need them), and the kernel.
+`;

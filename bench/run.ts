@@ -1,0 +1,355 @@
+/**
+ * The orchestrator of `uring-zc bench`: decides which rows can run here (and says why the others
+ * cannot), sets the scenarios up once, runs every row once per round with the rounds interleaved
+ * (A B C A B C: slow drifts and noise hit every mode alike), each row in a fresh process, and
+ * folds the rounds into medians. It never measures in its own process.
+ */
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { capabilities } from '../src/index.js';
+import { formatSize, MIN_MEASURED_SECONDS, type BenchOptions, type Mode, type ScenarioName, type WorkingSet } from './args.js';
+import { netnsUnavailableReason } from './netns.js';
+import { finish, killAll } from './procs.js';
+import { scenarios, type ScenarioEnv } from './scenarios/index.js';
+import { C_REF_SENDER, cSenderArgs, zcPoolUnavailableReason, type WorkerArgs, type WorkerResult } from './worker.js';
+
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/** One measurement of one row (one round), as printed by the worker or the C sender. */
+export interface RoundResult {
+  seconds: number;
+  sends: number;
+  bytes: number;
+  gbps: number;
+  sendsPerSec: number;
+  cpuUser: number;
+  cpuSys: number;
+  copied: number;
+  notifs: number;
+  errors: number;
+}
+
+/** A reported row: the median of its rounds. See docs/benchmarking.md for every field. */
+export interface Row {
+  scenario: ScenarioName;
+  mode: Mode;
+  size: number;
+  workingSet: WorkingSet;
+  gbps: number;
+  gbpsMin: number;
+  gbpsMax: number;
+  sendsPerSec: number;
+  cpuSecPerGB: number | null;
+  copiedShare: number;
+  vsNode: number | null;
+  vsCRef: number | null;
+  errors: number;
+  firstError: string | null;
+  rounds: RoundResult[];
+}
+
+export interface Skipped {
+  what: string;
+  reason: string;
+}
+
+export interface Report {
+  version: 1;
+  machine: { kernel: string; node: string; cpus: number; cpuModel: string };
+  options: Record<string, unknown>;
+  rows: Row[];
+  skipped: Skipped[];
+}
+
+export interface RunHooks {
+  /** A line of news for the user (skips, notes), printed as it happens. */
+  note(text: string): void;
+  /** Progress: `done` of `total` runs finished, the one starting now. */
+  progress(done: number, total: number, what: string): void;
+}
+
+interface PlannedRow {
+  scenario: ScenarioName;
+  mode: Mode;
+  size: number;
+  workingSet: WorkingSet;
+  key: string;
+}
+
+/** Everything set up by run(), so that SIGINT can tear it down synchronously. */
+const active = new Set<ScenarioEnv>();
+
+/** Kills every child and removes every namespace at once (SIGINT, SIGTERM). */
+export function abortRun(): void {
+  killAll();
+  for (const env of active) {
+    try {
+      env.abort();
+    } catch {
+      // Tearing down on a signal: keep going with the rest.
+    }
+  }
+  active.clear();
+}
+
+function keyOf(scenario: string, mode: string, size: number, ws: string): string {
+  return `${scenario}|${mode}|${size}|${ws}`;
+}
+
+/** Is the kernel operation of this row a copying one (so every send counts as copied)? */
+function copyingMode(mode: Mode, o: BenchOptions): boolean {
+  return mode === 'node' || mode === 'copy' || (mode === 'c-ref' && o.cRefMode === 'copy');
+}
+
+/** Why `mode` cannot run here, or null. */
+function modeUnavailableReason(mode: Mode, o: BenchOptions): string | null {
+  if (mode === 'node') return null;
+  const caps = capabilities();
+  if (!caps.ioUring || !caps.sendZc) return `io_uring zero-copy send is not available: ${caps.reason ?? 'unknown reason'}`;
+  if (mode === 'zc-pool') return zcPoolUnavailableReason();
+  if (mode === 'c-ref') {
+    if (!existsSync(C_REF_SENDER)) return `the C reference sender is not built (${C_REF_SENDER}; run npm run build)`;
+    if (o.cRefMode === 'zc-pool' && !caps.fixedBuffers) return 'registered buffers are not available (RLIMIT_MEMLOCK too low?)';
+  }
+  return null;
+}
+
+export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: Report; failures: number }> {
+  const skipped: Skipped[] = [];
+  const skip = (what: string, reason: string): void => {
+    skipped.push({ what, reason });
+    hooks.note(`skipped ${what}: ${reason}`);
+  };
+
+  // Which scenarios can run here.
+  let names: ScenarioName[] = [];
+  const netnsReason = o.scenarios.some((s) => scenarios[s].needsNetns) ? netnsUnavailableReason() : null;
+  for (const s of o.scenarios) {
+    if (scenarios[s].needsNetns && netnsReason !== null) skip(s, `${netnsReason}; it needs a network namespace`);
+    else names.push(s);
+  }
+  if (names.length === 0 && !o.scenariosExplicit) {
+    hooks.note('running tcp-loopback instead (no root needed; loopback always copies, so it shows overhead, not zero-copy gains)');
+    names = ['tcp-loopback'];
+  }
+
+  // Which modes.
+  const modes: Mode[] = [];
+  for (const m of o.modes) {
+    const reason = modeUnavailableReason(m, o);
+    if (reason !== null) skip(`mode ${m}`, reason);
+    else modes.push(m);
+  }
+
+  // Set the scenarios up once for the whole run.
+  const envs = new Map<ScenarioName, ScenarioEnv>();
+  let failures = 0;
+  try {
+    for (const s of names) {
+      try {
+        const env = await scenarios[s].setup();
+        active.add(env);
+        envs.set(s, env);
+      } catch (e) {
+        skip(s, `setup failed: ${(e as Error).message.trim()}`);
+        failures++;
+      }
+    }
+
+    const plan: PlannedRow[] = [];
+    for (const s of envs.keys()) {
+      for (const ws of o.workingSets) {
+        for (const size of o.sizes) {
+          for (const mode of modes) plan.push({ scenario: s, mode, size, workingSet: ws, key: keyOf(s, mode, size, ws) });
+        }
+      }
+    }
+
+    if (plan.length > 0) {
+      // ~0.25 s a run for process start-up (more with a cold working set to fill).
+      const est = Math.round(plan.length * o.rounds * (o.durationMs / 1000 + 0.25 + (o.workingSets.includes('cold') ? 0.3 : 0)));
+      hooks.note(`measuring ${plan.length} row${plan.length === 1 ? '' : 's'} x ${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.durationMs / 1000} s (about ${est} s)`);
+    }
+    const results = new Map<string, RoundResult[]>();
+    const firstErrors = new Map<string, string>();
+    const failed = new Set<string>();
+    const total = plan.length * o.rounds;
+    let done = 0;
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const p of plan) {
+        const what = `${p.scenario} ${p.mode} ${formatSize(p.size)} ${p.workingSet}`;
+        hooks.progress(done, total, `round ${round}/${o.rounds}: ${what}`);
+        if (failed.has(p.key)) {
+          done++;
+          continue;
+        }
+        const env = envs.get(p.scenario)!;
+        const r = await measureRow(env, p, o);
+        done++;
+        if ('failure' in r) {
+          failed.add(p.key);
+          failures++;
+          skip(what, `failed: ${r.failure}`);
+          continue;
+        }
+        if (r.result.firstError !== null && !firstErrors.has(p.key)) firstErrors.set(p.key, r.result.firstError);
+        if (r.result.seconds < MIN_MEASURED_SECONDS) {
+          hooks.note(`${what}, round ${round}: measured only ${r.result.seconds.toFixed(3)} s (${r.result.sends} sends, under ${MIN_MEASURED_SECONDS} s); not reported: raise --duration or --max-sends`);
+          continue;
+        }
+        let list = results.get(p.key);
+        if (list === undefined) results.set(p.key, (list = []));
+        list.push(toRound(r.result, copyingMode(p.mode, o)));
+      }
+    }
+    hooks.progress(total, total, 'done');
+
+    const rows: Row[] = [];
+    for (const p of plan) {
+      const rs = results.get(p.key);
+      if (failed.has(p.key)) continue;
+      if (rs === undefined || rs.length === 0) {
+        skipped.push({ what: `${p.scenario} ${p.mode} ${formatSize(p.size)} ${p.workingSet}`, reason: `every round measured under ${MIN_MEASURED_SECONDS} s` });
+        continue;
+      }
+      rows.push(fold(p, rs, firstErrors.get(p.key) ?? null));
+    }
+    addRatios(rows);
+    return {
+      report: {
+        version: 1,
+        machine: { kernel: os.release(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown' },
+        options: {
+          scenarios: [...o.scenarios],
+          sizes: [...o.sizes],
+          modes: [...o.modes],
+          workingSets: [...o.workingSets],
+          workingSetSize: o.workingSetSize,
+          durationMs: o.durationMs,
+          rounds: o.rounds,
+          qd: o.qd,
+          maxSends: o.maxSends,
+          cRefMode: o.cRefMode,
+          quick: o.quick,
+        },
+        rows,
+        skipped,
+      },
+      failures,
+    };
+  } finally {
+    for (const env of envs.values()) {
+      await env.dispose();
+      active.delete(env);
+    }
+  }
+}
+
+/** Runs one row once: the worker (or the C sender for c-ref) where the scenario sends from. */
+async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Promise<{ result: WorkerResult } | { failure: string }> {
+  const wa: WorkerArgs = {
+    mode: p.mode,
+    size: p.size,
+    dst: env.dst,
+    port: env.port,
+    tcp: env.tcp,
+    qd: o.qd,
+    durationMs: o.durationMs,
+    maxSends: o.maxSends,
+    workingSet: p.workingSet === 'hot' ? 0 : o.workingSetSize,
+    scenario: p.scenario,
+    cMode: o.cRefMode,
+  };
+  let argv: string[];
+  if (p.mode === 'c-ref') {
+    argv = [C_REF_SENDER, ...cSenderArgs(wa)];
+  } else {
+    argv = [process.execPath, WORKER, '--mode', p.mode, '--size', String(p.size), '--dst', env.dst, '--port', String(env.port),
+      '--qd', String(o.qd), '--duration-ms', String(o.durationMs), '--max-sends', String(o.maxSends),
+      '--working-set', String(wa.workingSet), '--scenario', p.scenario];
+    if (env.tcp) argv.push('--tcp');
+  }
+  // Bounded: the duration, plus start-up, filling a cold working set, and draining.
+  const timeoutMs = o.durationMs + 30_000 + Math.ceil(wa.workingSet / (64 * 1024 * 1024)) * 1000;
+  const f = await finish(env.spawnSender(argv), timeoutMs);
+  const why = f.timedOut ? `no result within ${timeoutMs} ms (killed)` : f.code !== 0 ? `exit status ${String(f.code ?? f.signal)}` : '';
+  const line = f.stdout.trim().split('\n').pop() ?? '';
+  if (why !== '') return { failure: `${why}${f.stderr.trim() ? `: ${lastLines(f.stderr)}` : ''}` };
+  let parsed: WorkerResult;
+  try {
+    parsed = JSON.parse(line) as WorkerResult;
+  } catch {
+    return { failure: `unreadable output ${JSON.stringify(line.slice(0, 200))}` };
+  }
+  if (typeof parsed.seconds !== 'number' || typeof parsed.bytes !== 'number') {
+    return { failure: `output without seconds/bytes: ${line.slice(0, 200)}` };
+  }
+  return { result: { ...parsed, mode: p.mode, scenario: p.scenario, workingSet: p.workingSet } };
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-3).join(' | ');
+}
+
+function toRound(r: WorkerResult, copying: boolean): RoundResult {
+  return {
+    seconds: r.seconds,
+    sends: r.sends,
+    bytes: r.bytes,
+    gbps: r.gbps,
+    sendsPerSec: r.sendsPerSec,
+    cpuUser: r.cpuUser,
+    cpuSys: r.cpuSys,
+    // A copying request copies every byte by definition (the C sender counts only COPIED notifications).
+    copied: copying ? r.sends : r.copied,
+    notifs: r.notifs,
+    errors: r.errors,
+  };
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return NaN;
+  return n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+function fold(p: PlannedRow, rs: RoundResult[], firstError: string | null): Row {
+  const gb = rs.map((r) => r.gbps);
+  const cpu = rs.filter((r) => r.bytes > 0).map((r) => (r.cpuUser + r.cpuSys) / (r.bytes / 1e9));
+  const sends = rs.reduce((a, r) => a + r.sends, 0);
+  const copied = rs.reduce((a, r) => a + r.copied, 0);
+  return {
+    scenario: p.scenario,
+    mode: p.mode,
+    size: p.size,
+    workingSet: p.workingSet,
+    gbps: round4(median(gb)),
+    gbpsMin: round4(Math.min(...gb)),
+    gbpsMax: round4(Math.max(...gb)),
+    sendsPerSec: Math.round(median(rs.map((r) => r.sendsPerSec))),
+    cpuSecPerGB: cpu.length > 0 ? round4(median(cpu)) : null,
+    copiedShare: sends > 0 ? round4(copied / sends) : 0,
+    vsNode: null,
+    vsCRef: null,
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    firstError,
+    rounds: rs,
+  };
+}
+
+/** vsNode / vsCRef: this row's median GB/s over the node / c-ref row of the same scenario, size and working set. */
+function addRatios(rows: Row[]): void {
+  const by = new Map(rows.map((r) => [keyOf(r.scenario, r.mode, r.size, r.workingSet), r]));
+  for (const r of rows) {
+    const node = by.get(keyOf(r.scenario, 'node', r.size, r.workingSet));
+    const cref = by.get(keyOf(r.scenario, 'c-ref', r.size, r.workingSet));
+    r.vsNode = node && node.gbps > 0 ? round4(r.gbps / node.gbps) : null;
+    r.vsCRef = cref && cref.gbps > 0 ? round4(r.gbps / cref.gbps) : null;
+  }
+}
+
+function round4(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
