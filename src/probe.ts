@@ -13,6 +13,7 @@ import {
   IORING_CQE_F_MORE,
   IORING_OP_SEND_ZC,
   IORING_OP_SENDMSG_ZC,
+  IORING_RECVSEND_FIXED_BUF,
   IORING_REGISTER_BUFFERS,
   IORING_REGISTER_PROBE,
   IORING_SEND_ZC_REPORT_USAGE,
@@ -31,6 +32,8 @@ export interface Capabilities {
   sendmsgZc: boolean;
   /** IORING_SEND_ZC_REPORT_USAGE (6.2): sends report whether the kernel copied. */
   reportUsage: boolean;
+  /** IORING_OP_SENDMSG_ZC with IORING_RECVSEND_FIXED_BUF (6.15): vectored sends from a pool. */
+  sendmsgZcFixed: boolean;
   /** IORING_REGISTER_BUFFERS works within this process's RLIMIT_MEMLOCK. */
   fixedBuffers: boolean;
   /** os.release(). */
@@ -60,6 +63,7 @@ function probe(): Capabilities {
     sendZc: false,
     sendmsgZc: false,
     reportUsage: false,
+    sendmsgZcFixed: false,
     fixedBuffers: false,
     kernel: os.release(),
     memlockLimit: readMemlockLimit(),
@@ -81,7 +85,10 @@ function probe(): Capabilities {
     const ops = probeOps(mem.fd);
     caps.sendZc = ops.has(IORING_OP_SEND_ZC);
     caps.sendmsgZc = ops.has(IORING_OP_SENDMSG_ZC);
-    if (caps.sendZc) caps.reportUsage = probeReportUsage(mem);
+    if (caps.sendZc) caps.reportUsage = probeFlags(mem, IORING_OP_SEND_ZC, IORING_SEND_ZC_REPORT_USAGE);
+    if (caps.sendmsgZc) {
+      caps.sendmsgZcFixed = probeFlags(mem, IORING_OP_SENDMSG_ZC, IORING_SEND_ZC_REPORT_USAGE | IORING_RECVSEND_FIXED_BUF);
+    }
     caps.fixedBuffers = probeFixedBuffers(mem.fd);
     if (!caps.sendZc) caps.reason = `IORING_OP_SEND_ZC is not supported by kernel ${caps.kernel} (needs Linux 6.0+)`;
   } finally {
@@ -113,13 +120,13 @@ function probeOps(fd: number): Set<number> {
 }
 
 /**
- * A SEND_ZC with REPORT_USAGE on a descriptor that is not a socket (the ring's own fd): a kernel
- * that does not know the flag rejects it in prep with EINVAL; one that does gets as far as the
- * socket lookup and fails with ENOTSOCK. No packet is sent.
+ * A request with `ioprio` flags on a descriptor that is not a socket (the ring's own fd) and no
+ * buffer: a kernel that does not know the flags rejects it in prep with EINVAL; one that does
+ * gets further and fails otherwise (ENOTSOCK, EFAULT). No packet is sent.
  */
-function probeReportUsage(mem: RingMemory): boolean {
+function probeFlags(mem: RingMemory, opcode: number, ioprio: number): boolean {
   const o = mem.nextSqe();
-  prepSend(mem.sqes, o, IORING_OP_SEND_ZC, 0, IORING_SEND_ZC_REPORT_USAGE, mem.fd, 0, 0, 0, 0, 0, 0, 1);
+  prepSend(mem.sqes, o, opcode, 0, ioprio, mem.fd, 0, opcode === IORING_OP_SEND_ZC ? 0 : 1, 0, 0, 0, 0, 1);
   mem.advance();
   let result: number | undefined;
   let more = false;

@@ -12,6 +12,7 @@ import { native, type PollHandle, type SetupResult } from './native.js';
 import { ringClosedError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
 import { validateOptions, validateUint } from './options.js';
 import { prepCancel } from './sqe.js';
+import { BufferPool, BufferTable, type BufferPoolOptions } from './pool.js';
 import { adoptOn, type Adoptable, type AdoptOptions, type ZeroCopySocket } from './socket.js';
 import {
   IORING_ASYNC_CANCEL_ANY,
@@ -244,6 +245,8 @@ export class Ring {
   /** @internal True from close() on: no new request is accepted. */
   closing = false;
   private readonly sockets = new Set<{ close(): Promise<void> }>();
+  private readonly pools = new Set<BufferPool>();
+  private bufferTable: BufferTable | undefined;
   private closedFlag = false;
   private closePromise: Promise<void> | undefined;
   private resolveClose: (() => void) | undefined;
@@ -286,6 +289,24 @@ export class Ring {
    */
   adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket {
     return adoptOn(this, target, options);
+  }
+
+  /**
+   * Creates a pool of `count` registered buffers of `bufferSize` bytes (one registered region).
+   * Sends of its buffers use IORING_RECVSEND_FIXED_BUF. See BufferPool.
+   * @throws ENOMEM (with the RLIMIT_MEMLOCK limit and how to raise it) when the kernel cannot pin it.
+   */
+  createBufferPool(options: BufferPoolOptions = {}): BufferPool {
+    if (this.closing) throw ringClosedError();
+    this.bufferTable ??= new BufferTable(this);
+    const pool = new BufferPool(this, this.bufferTable, options);
+    this.pools.add(pool);
+    return pool;
+  }
+
+  /** @internal */
+  untrackPool(pool: BufferPool): void {
+    this.pools.delete(pool);
   }
 
   /** @internal Sockets adopted on this ring are closed with it. */
@@ -429,6 +450,7 @@ export class Ring {
     this.backlogHead = 0;
     for (const op of pending) op.abandon(ringClosedError());
     for (const sock of [...this.sockets]) void sock.close();
+    for (const pool of [...this.pools]) void pool.close();
     if (this.inFlight > 0) {
       const o = this.mem.nextSqe();
       if (o >= 0) {

@@ -23,7 +23,8 @@ import { native } from './native.js';
 import { validateBoolean, validateOptions, validateSendBuffer, validateThreshold, validateUint } from './options.js';
 import { defaultRing, type Ring, type RingOp } from './ring.js';
 import { capabilities } from './probe.js';
-import { prepSend } from './sqe.js';
+import { prepSend, prepSendmsg } from './sqe.js';
+import { poolOf, writeU64, type BufferPool } from './pool.js';
 import {
   AF_INET,
   AF_INET6,
@@ -33,10 +34,15 @@ import {
   IORING_NOTIF_USAGE_ZC_COPIED,
   IORING_OP_SEND,
   IORING_OP_SEND_ZC,
+  IORING_OP_SENDMSG,
+  IORING_OP_SENDMSG_ZC,
+  IORING_RECVSEND_FIXED_BUF,
   IORING_SEND_ZC_REPORT_USAGE,
   MSG_WAITALL,
   SOCK_DGRAM,
   SOCK_STREAM,
+  SOL_UDP,
+  UDP_SEGMENT,
 } from './uapi.js';
 
 /** What adopt() accepts: a connected net.Socket, a bound dgram.Socket, or a socket fd. */
@@ -46,13 +52,18 @@ export type Adoptable = net.Socket | dgram.Socket | number;
 export interface AdoptOptions {
   /**
    * Sends shorter than this many bytes use a copying IORING_OP_SEND (resolved at its only CQE,
-   * `zeroCopy: false`); the rest use IORING_OP_SEND_ZC. 0 (default): every send is zero copy.
-   * Infinity: every send copies.
+   * `zeroCopy: false`); the rest use IORING_OP_SEND_ZC. Pool buffers are always sent zero copy.
+   * 0: every send is zero copy; Infinity: every send copies. Default: DEFAULT_ZERO_COPY_THRESHOLD.
    */
   zeroCopyThreshold?: number;
+  /**
+   * Switch to copying sends when the kernel keeps reporting that it copied anyway (loopback and
+   * other local delivery), and back when a periodic zero-copy probe send is not copied. Default true.
+   */
+  autoDowngrade?: boolean;
 }
 
-/** Options of send(). */
+/** Options of send() and sendv(). */
 export interface SendOptions {
   /** Destination IP literal, for unconnected UDP sockets (sendto semantics). */
   address?: string;
@@ -60,6 +71,11 @@ export interface SendOptions {
   port?: number;
   /** Force zero copy (true) or a copying send (false) for this send, whatever the threshold. */
   zeroCopy?: boolean;
+  /**
+   * UDP only: send the buffer as datagrams of this many bytes (the last may be shorter) in one
+   * request, through UDP GSO (a UDP_SEGMENT control message on IORING_OP_SENDMSG_ZC).
+   */
+  segmentSize?: number;
 }
 
 /** How a send ended. */
@@ -81,54 +97,122 @@ export interface SocketStats {
   bytes: number;
   /** Completed sends the kernel did not copy. */
   zeroCopied: number;
-  /** Completed sends the kernel copied (zero copy requested but copied, e.g. loopback, or copying sends). */
+  /** Completed sends that were copied (by a copying send, or by the kernel despite zero copy). */
   copied: number;
+  /** Completed sends that used a registered (pool) buffer. */
+  fixed: number;
   /** Sends that failed. */
   errors: number;
   /** Sends accepted by send() and not yet settled. */
   inFlight: number;
   /** Notification CQEs seen (IORING_CQE_F_NOTIF). */
   notifications: number;
+  /** True while the socket sends by copying because the kernel kept copying zero-copy sends. */
+  downgraded: boolean;
+  /** How many times the socket switched to copying sends that way. */
+  downgrades: number;
 }
 
-const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy'] as const;
-const ADOPT_OPTION_NAMES = ['zeroCopyThreshold'] as const;
+/**
+ * Default copy threshold in bytes: below it a send copies. Chosen from the benchmark's threshold
+ * sweep on Linux 6.18 (README, "Copy threshold"): unregistered SEND_ZC pays per-request page
+ * pinning and loses to a copying send below about this size.
+ */
+export const DEFAULT_ZERO_COPY_THRESHOLD = 16384;
+
+const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade'] as const;
+const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy', 'segmentSize'] as const;
 /** Largest request on a stream socket; longer sends go as several requests, one at a time. */
 const MAX_STREAM_CHUNK = 1 << 30;
 /** Largest datagram payload (IPv6 jumbograms aside). */
 const MAX_DATAGRAM = 65535;
+/** The kernel's limit on iovecs per message (UIO_MAXIOV). */
+export const IOV_MAX = 1024;
+/** Consecutive copied zero-copy sends after which a socket switches to copying sends. */
+const DOWNGRADE_AFTER = 64;
+/** While downgraded, one send in this many still goes zero copy, to notice when copies stop. */
+const REPROBE_EVERY = 1024;
+const MSGHDR_SIZE = 56;
+const IOVEC_SIZE = 16;
+/** CMSG_SPACE(sizeof(uint16_t)): a cmsghdr (16 bytes) and the segment size, padded to 8. */
+const GSO_CMSG_SPACE = 24;
 
 /**
- * One send() call. It is also the ring request of its first (usually only) kernel request; a
- * stream send cut short by the kernel continues with TailOp requests, one at a time.
+ * One send() or sendv() call. It is also the ring request of its first (usually only) kernel
+ * request; a stream send cut short by the kernel continues with TailOp requests, one at a time.
  */
 class SendRequest implements RingOp {
+  sock: ZeroCopySocket;
+  /** The one buffer of send(), or null for sendv(). */
+  buf: Uint8Array | null;
+  /** The buffers of sendv() (held until settled), or null. */
+  chunks: Uint8Array[] | null;
+  /** Address of `buf`, or of each chunk. */
+  addr: number;
+  chunkAddrs: number[] | null;
+  len: number;
+  zc: boolean;
+  /** True when this send's copy/zero-copy choice came from the threshold (auto-downgrade may act). */
+  auto: boolean;
+  dest: Buffer | null;
+  destAddr: number;
+  /** Registered buffer table index (IORING_RECVSEND_FIXED_BUF), or -1. */
+  fixedIndex: number;
+  /** UDP GSO segment size, or 0. */
+  segmentSize: number;
+  /** Pool buffers this send lent: [pool, index, pool, index, ...], or null. */
+  leases: (BufferPool | number)[] | null;
+  /** struct msghdr + iovecs + control data for SENDMSG(_ZC), held until the result CQE. */
+  msg: Buffer | null;
+  msgAddr: number;
   /** Kernel requests submitted for this send whose last CQE has not come yet. */
-  open = 0;
-  sent = 0;
-  notifs = 0;
-  copiedNotifs = 0;
+  open: number;
+  sent: number;
+  notifs: number;
+  copiedNotifs: number;
   /** No further kernel request will be made for this send. */
-  done = false;
-  err: Error | null = null;
-  zeroResults = 0;
+  done: boolean;
+  err: Error | null;
+  zeroResults: number;
   // The first kernel request's own CQE state.
-  private gotResult = false;
-  private gotNotif = false;
-  private expectNotif = false;
-  resolve: ((r: SendResult) => void) | null = null;
-  reject: ((e: Error) => void) | null = null;
-  callback: SendCallback | null = null;
+  gotResult: boolean;
+  gotNotif: boolean;
+  expectNotif: boolean;
+  resolve: ((r: SendResult) => void) | null;
+  reject: ((e: Error) => void) | null;
+  callback: SendCallback | null;
 
-  constructor(
-    readonly sock: ZeroCopySocket,
-    readonly buf: Uint8Array,
-    readonly addr: number,
-    readonly len: number,
-    readonly zc: boolean,
-    readonly dest: Buffer | null,
-    readonly destAddr: number,
-  ) {}
+  constructor(sock: ZeroCopySocket, buf: Uint8Array | null, addr: number, len: number, zc: boolean, auto: boolean,
+    dest: Buffer | null, destAddr: number) {
+    this.sock = sock;
+    this.buf = buf;
+    this.chunks = null;
+    this.addr = addr;
+    this.chunkAddrs = null;
+    this.len = len;
+    this.zc = zc;
+    this.auto = auto;
+    this.dest = dest;
+    this.destAddr = destAddr;
+    this.fixedIndex = -1;
+    this.segmentSize = 0;
+    this.leases = null;
+    this.msg = null;
+    this.msgAddr = 0;
+    this.open = 0;
+    this.sent = 0;
+    this.notifs = 0;
+    this.copiedNotifs = 0;
+    this.done = false;
+    this.err = null;
+    this.zeroResults = 0;
+    this.gotResult = false;
+    this.gotNotif = false;
+    this.expectNotif = false;
+    this.resolve = null;
+    this.reject = null;
+    this.callback = null;
+  }
 
   prep(w: Uint32Array, o: number, userData: number): void {
     this.sock.prepChunk(this, 0, w, o, userData);
@@ -162,7 +246,7 @@ class SendRequest implements RingOp {
   /** The result CQE of the kernel request that started at `offset`. */
   onResult(res: number, offset: number): void {
     if (res < 0) {
-      this.fail(this.sock.sendError(res, this.len));
+      this.fail(this.sock.sendError(res, this));
       return;
     }
     this.sent += res;
@@ -241,6 +325,7 @@ export class ZeroCopySocket {
   readonly domain: number;
   readonly ring: Ring;
   private readonly threshold: number;
+  private readonly autoDowngrade: boolean;
   private readonly node: EventEmitter | undefined;
   private readonly onNodeClose: (() => void) | undefined;
   // Stream sockets: sends waiting for the one in the kernel.
@@ -258,11 +343,16 @@ export class ZeroCopySocket {
   private lastPort = -1;
   private lastDest: Buffer | null = null;
   private lastDestAddr = 0;
-  // The ArrayBuffer of the last send, validated, and its address; the last options object seen.
+  // The ArrayBuffer of the last send, validated, its address and its pool; the last options seen.
   private lastAb: ArrayBufferLike | null = null;
   private lastBase = 0;
+  private lastPool: BufferPool | undefined = undefined;
   private lastOptions: SendOptions | null = null;
-  private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, errors: 0, notifications: 0 };
+  // Auto-downgrade state.
+  private copiedRun = 0;
+  private downgraded = false;
+  private downgradedSends = 0;
+  private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0 };
 
   /** @internal Use adopt(). */
   constructor(ring: Ring, fd: number, domain: number, sockType: number, node: EventEmitter | undefined, options: AdoptOptions) {
@@ -271,7 +361,8 @@ export class ZeroCopySocket {
     this.domain = domain;
     this.stream = sockType === SOCK_STREAM;
     this.type = this.stream ? 'tcp' : 'udp';
-    this.threshold = options.zeroCopyThreshold ?? 0;
+    this.threshold = options.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD;
+    this.autoDowngrade = options.autoDowngrade ?? true;
     this.node = node;
     if (node) {
       // Node closed its socket: accept no more sends, release our duplicate once all settle.
@@ -287,15 +378,20 @@ export class ZeroCopySocket {
   }
 
   /**
-   * Sends `buf` (IORING_OP_SEND_ZC with IORING_SEND_ZC_REPORT_USAGE; IORING_OP_SEND below the
-   * copy threshold). Resolves when the kernel no longer needs `buf`: at the notification CQE of a
-   * zero-copy send, with `bytes` from the result CQE and `zeroCopy` from the notification.
-   * Do not write into `buf` before the promise settles.
+   * Sends `buf`: IORING_OP_SEND_ZC with IORING_SEND_ZC_REPORT_USAGE at or above the copy
+   * threshold (with IORING_RECVSEND_FIXED_BUF for a pool buffer), IORING_OP_SEND below it,
+   * IORING_OP_SENDMSG_ZC with a UDP_SEGMENT control message for `segmentSize`.
+   * Resolves when the kernel no longer needs `buf`: at the notification CQE of a zero-copy send,
+   * with `bytes` from the result CQE and `zeroCopy` from the notification.
    *
-   * Rejects (after the kernel released `buf`) with the errno as `code` (EPIPE, ECONNRESET,
-   * EOPNOTSUPP, ENOMEM, ...), ERR_URING_ZC_SOCKET_CLOSED or ERR_URING_ZC_RING_CLOSED.
-   * Throws ERR_URING_ZC_INVALID_ARG synchronously for bad arguments; nothing is queued then.
-   * Since Linux 6.0 (REPORT_USAGE 6.2).
+   * Lifetime: do not write into `buf` before the send settles; a pool buffer returns to its pool
+   * at that moment by itself.
+   *
+   * Rejects (only after the kernel released `buf`) with the errno as `code` (EPIPE, ECONNRESET,
+   * EOPNOTSUPP, ENOMEM, EMSGSIZE, ...), ERR_URING_ZC_SOCKET_CLOSED or ERR_URING_ZC_RING_CLOSED.
+   * Throws synchronously for bad arguments (ERR_URING_ZC_INVALID_ARG) and for a pool buffer that
+   * is not acquired (ERR_URING_ZC_INVALID_STATE); nothing is queued then.
+   * Since Linux 6.0 (REPORT_USAGE 6.2, SENDMSG_ZC 6.1).
    */
   send(buf: Uint8Array, options?: SendOptions): Promise<SendResult>;
   /**
@@ -306,20 +402,26 @@ export class ZeroCopySocket {
   send(buf: Uint8Array, options?: SendOptions, callback?: SendCallback): Promise<SendResult> | void {
     // The ArrayBuffer of the previous send was validated (not shared, not resizable: both fixed
     // for life) and its address is known; a detached one shows byteLength 0 and is re-checked.
-    const ab = buf.buffer;
+    const ab = buf?.buffer;
     let base = this.lastBase;
+    let pool = this.lastPool;
     if (ab !== this.lastAb || buf.byteLength === 0 || !(buf instanceof Uint8Array)) {
       validateSendBuffer('buf', buf);
       base = baseAddress(ab);
+      pool = poolOf(ab);
       this.lastAb = ab;
       this.lastBase = base;
+      this.lastPool = pool;
     }
     if (callback !== undefined && typeof callback !== 'function') {
       throw new UringZcArgumentError('"callback" must be a function');
     }
+    const len = buf.byteLength;
+    let zc = len >= this.threshold;
+    let auto = true;
     let dest: Buffer | null = null;
     let destAddr = 0;
-    let zc = buf.byteLength >= this.threshold;
+    let segmentSize = 0;
     if (options !== undefined) {
       // Option names are checked once per options object (senders reuse one); values every time.
       if (options !== this.lastOptions) {
@@ -329,56 +431,120 @@ export class ZeroCopySocket {
       if (options.zeroCopy !== undefined) {
         validateBoolean('zeroCopy', options.zeroCopy);
         zc = options.zeroCopy;
+        auto = false;
       }
       if (options.address !== undefined || options.port !== undefined) {
-        if (this.stream) throw new UringZcArgumentError('"address"/"port" are for UDP sockets; a TCP socket sends to its peer');
-        if (typeof options.address !== 'string') throw new UringZcArgumentError('"address" must be a string with "port"');
-        if (options.address !== this.lastAddress || options.port !== this.lastPort) {
-          validateUint('port', options.port, 1, 65535);
-          this.lastDest = encodeSockaddr(options.address, options.port, this.domain);
-          this.lastDestAddr = addressOf(this.lastDest);
-          this.lastAddress = options.address;
-          this.lastPort = options.port;
-        }
-        dest = this.lastDest;
+        dest = this.destination(options);
         destAddr = this.lastDestAddr;
       }
+      if (options.segmentSize !== undefined) segmentSize = this.validateSegmentSize(options.segmentSize, len);
     }
-    if (!this.stream && buf.byteLength > MAX_DATAGRAM) {
-      throw new UringZcArgumentError(`"buf" is ${buf.byteLength} bytes; a UDP datagram carries at most ${MAX_DATAGRAM}`);
+    if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
+      throw new UringZcArgumentError(`"buf" is ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
     }
-    const req = new SendRequest(this, buf, base + buf.byteOffset, buf.byteLength, zc, dest, destAddr);
-    let promise: Promise<SendResult> | undefined;
-    if (callback !== undefined) {
-      req.callback = callback;
-    } else {
-      promise = new Promise<SendResult>((resolve, reject) => {
-        req.resolve = resolve;
-        req.reject = reject;
-      });
+    if (pool !== undefined) {
+      // Pool buffers always go zero copy: their pages are pinned already, so zero copy costs no more.
+      const slot = pool.slotOf(buf);
+      pool.lend(slot);
+      zc = true;
+      auto = false;
+      const req = new SendRequest(this, buf, base + buf.byteOffset, len, true, false, dest, destAddr);
+      req.leases = [pool, slot];
+      if (pool.ring === this.ring) req.fixedIndex = pool.index;
+      req.segmentSize = segmentSize;
+      if (segmentSize > 0) this.attachMsg(req, 0);
+      return this.start(req, callback);
     }
-    if (this.closing || this.failure !== null) {
-      req.err = this.closing ? socketClosedError() : this.failure!.again();
-      req.done = true;
-      // Settle asynchronously, as every other outcome: a callback never runs inside send().
-      process.nextTick(() => this.settleNow(req));
-      return promise;
+    if (auto && zc && this.downgraded) zc = ++this.downgradedSends % REPROBE_EVERY === 0;
+    const req = new SendRequest(this, buf, base + buf.byteOffset, len, zc, auto, dest, destAddr);
+    if (segmentSize > 0) {
+      req.segmentSize = segmentSize;
+      this.attachMsg(req, 0);
     }
-    this.pending++;
-    if (!this.stream) {
-      req.open++;
-      this.ring.queue(req);
-    } else if (this.active === null) {
-      this.startStream(req);
-    } else {
-      this.queue.push(req);
+    return this.start(req, callback);
+  }
+
+  /**
+   * Sends several buffers as one message (IORING_OP_SENDMSG_ZC with an iovec per chunk; a
+   * copying IORING_OP_SENDMSG when the total is below the copy threshold): one datagram on UDP,
+   * consecutive bytes on TCP. Pool buffers among the chunks are lent as in send(); when every
+   * chunk is in one pool of this ring and the kernel supports it (6.15+), the request uses the
+   * registered buffer. Lifetime and errors as send(); `chunks` must hold 1..IOV_MAX (1024) buffers.
+   */
+  sendv(chunks: readonly Uint8Array[], options?: SendOptions): Promise<SendResult>;
+  sendv(chunks: readonly Uint8Array[], options: SendOptions | undefined, callback: SendCallback): void;
+  sendv(chunks: readonly Uint8Array[], options?: SendOptions, callback?: SendCallback): Promise<SendResult> | void {
+    if (!Array.isArray(chunks)) throw new UringZcArgumentError('"chunks" must be an array of Buffers');
+    if (chunks.length === 0 || chunks.length > IOV_MAX) {
+      throw new UringZcArgumentError(`"chunks" must hold 1 to ${IOV_MAX} buffers, got ${chunks.length}`);
     }
-    return promise;
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new UringZcArgumentError('"callback" must be a function');
+    }
+    const list: Uint8Array[] = [];
+    const addrs: number[] = [];
+    const pools: BufferPool[] = [];
+    const slots: number[] = [];
+    let len = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i];
+      validateSendBuffer(`chunks[${i}]`, c);
+      const pool = poolOf(c.buffer);
+      if (pool !== undefined) {
+        const slot = pool.slotOf(c);
+        pool.checkLendable(slot);
+        pools.push(pool);
+        slots.push(slot);
+      }
+      list.push(c);
+      addrs.push(baseAddress(c.buffer) + c.byteOffset);
+      len += c.byteLength;
+    }
+    let zc = len >= this.threshold;
+    let auto = true;
+    let dest: Buffer | null = null;
+    let segmentSize = 0;
+    if (options !== undefined) {
+      validateSendOptions(options);
+      if (options.zeroCopy !== undefined) {
+        validateBoolean('zeroCopy', options.zeroCopy);
+        zc = options.zeroCopy;
+        auto = false;
+      }
+      if (options.address !== undefined || options.port !== undefined) dest = this.destination(options);
+      if (options.segmentSize !== undefined) segmentSize = this.validateSegmentSize(options.segmentSize, len);
+    }
+    if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
+      throw new UringZcArgumentError(`the chunks add up to ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
+    }
+    if (pools.length > 0) {
+      zc = true;
+      auto = false;
+    } else if (auto && zc && this.downgraded) {
+      zc = ++this.downgradedSends % REPROBE_EVERY === 0;
+    }
+    const req = new SendRequest(this, null, 0, len, zc, auto, dest, dest === null ? 0 : this.lastDestAddr);
+    req.chunks = list;
+    req.chunkAddrs = addrs;
+    req.segmentSize = segmentSize;
+    if (pools.length > 0) {
+      req.leases = [];
+      for (let i = 0; i < pools.length; i++) {
+        pools[i]!.lend(slots[i]!);
+        req.leases.push(pools[i]!, slots[i]!);
+      }
+      const p0 = pools[0]!;
+      if (pools.length === list.length && pools.every((p) => p === p0) && p0.ring === this.ring && capabilities().sendmsgZcFixed) {
+        req.fixedIndex = p0.index;
+      }
+    }
+    this.attachMsg(req, 0);
+    return this.start(req, callback);
   }
 
   /** Counters since adoption. */
   stats(): SocketStats {
-    return { ...this.counters, inFlight: this.pending };
+    return { ...this.counters, inFlight: this.pending, downgraded: this.downgraded };
   }
 
   /**
@@ -394,26 +560,120 @@ export class ZeroCopySocket {
     });
     if (this.node && this.onNodeClose) this.node.removeListener('close', this.onNodeClose);
     this.lastAb = null; // do not keep the caller's memory alive through a closed socket
+    this.lastPool = undefined;
     this.maybeFinishClose();
     return this.closePromise;
   }
 
+  private destination(options: SendOptions): Buffer {
+    if (this.stream) throw new UringZcArgumentError('"address"/"port" are for UDP sockets; a TCP socket sends to its peer');
+    if (typeof options.address !== 'string') throw new UringZcArgumentError('"address" must be a string with "port"');
+    if (options.address !== this.lastAddress || options.port !== this.lastPort) {
+      validateUint('port', options.port, 1, 65535);
+      this.lastDest = encodeSockaddr(options.address, options.port, this.domain);
+      this.lastDestAddr = addressOf(this.lastDest);
+      this.lastAddress = options.address;
+      this.lastPort = options.port;
+    }
+    return this.lastDest!;
+  }
+
+  private validateSegmentSize(value: unknown, len: number): number {
+    if (this.stream) throw new UringZcArgumentError('"segmentSize" (UDP GSO) is for UDP sockets only');
+    validateUint('segmentSize', value, 1, MAX_DATAGRAM);
+    if (len > MAX_DATAGRAM) {
+      throw new UringZcArgumentError(`a GSO send carries at most ${MAX_DATAGRAM} bytes in all, got ${len}`);
+    }
+    return value;
+  }
+
+  /** Queues a prepared request (or settles it at once when the socket cannot send). */
+  private start(req: SendRequest, callback: SendCallback | undefined): Promise<SendResult> | void {
+    let promise: Promise<SendResult> | undefined;
+    if (callback !== undefined) {
+      req.callback = callback;
+    } else {
+      promise = new Promise<SendResult>((resolve, reject) => {
+        req.resolve = resolve;
+        req.reject = reject;
+      });
+    }
+    if (this.closing || this.failure !== null) {
+      req.err = this.closing ? socketClosedError() : this.failure!.again();
+      req.done = true;
+      this.pending++;
+      // Settle asynchronously, as every other outcome: a callback never runs inside send().
+      process.nextTick(() => this.settle(req));
+      return promise;
+    }
+    this.pending++;
+    if (!this.stream) {
+      req.open++;
+      this.ring.queue(req);
+    } else if (this.active === null) {
+      this.startStream(req);
+    } else {
+      this.queue.push(req);
+    }
+    return promise;
+  }
+
+  /**
+   * Lays out struct msghdr, the iovecs (from byte `skip` on) and the GSO control message in one
+   * Buffer that the request holds until its result CQE.
+   */
+  private attachMsg(req: SendRequest, skip: number): void {
+    const parts = req.chunks ?? [req.buf!];
+    const addrs = req.chunkAddrs ?? [req.addr];
+    let first = 0;
+    let firstOffset = skip;
+    while (first < parts.length && firstOffset >= parts[first]!.byteLength && parts[first]!.byteLength > 0) {
+      firstOffset -= parts[first]!.byteLength;
+      first++;
+    }
+    const n = parts.length - first;
+    const control = req.segmentSize > 0 ? GSO_CMSG_SPACE : 0;
+    const m = Buffer.allocUnsafe(MSGHDR_SIZE + n * IOVEC_SIZE + control).fill(0);
+    const at = addressOf(m);
+    writeU64(m, 0, req.destAddr); // msg_name
+    m.writeUInt32LE(req.dest === null ? 0 : req.dest.length, 8); // msg_namelen
+    writeU64(m, 16, at + MSGHDR_SIZE); // msg_iov
+    writeU64(m, 24, n); // msg_iovlen
+    for (let i = 0; i < n; i++) {
+      const off = i === 0 ? firstOffset : 0;
+      writeU64(m, MSGHDR_SIZE + i * IOVEC_SIZE, addrs[first + i]! + off);
+      writeU64(m, MSGHDR_SIZE + i * IOVEC_SIZE + 8, parts[first + i]!.byteLength - off);
+    }
+    if (control > 0) {
+      const c = MSGHDR_SIZE + n * IOVEC_SIZE;
+      writeU64(m, 32, at + c); // msg_control
+      writeU64(m, 40, control); // msg_controllen
+      writeU64(m, c, 16 + 2); // cmsg_len = CMSG_LEN(sizeof(uint16_t))
+      m.writeInt32LE(SOL_UDP, c + 8); // cmsg_level
+      m.writeInt32LE(UDP_SEGMENT, c + 12); // cmsg_type
+      m.writeUInt16LE(req.segmentSize, c + 16);
+    }
+    req.msg = m;
+    req.msgAddr = at;
+  }
+
   /** @internal Fills the SQE for the bytes of `req` from `offset` on. */
   prepChunk(req: SendRequest, offset: number, w: Uint32Array, o: number, userData: number): void {
-    let len = req.len - offset;
-    let msgFlags = 0;
-    if (this.stream) {
+    // The kernel retries a short stream send itself and reports the total (MSG_WAITALL).
+    const msgFlags = this.stream ? MSG_WAITALL : 0;
+    const fixed = req.fixedIndex >= 0;
+    const ioprio = req.zc ? IORING_SEND_ZC_REPORT_USAGE | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0;
+    if (req.msg === null) {
+      let len = req.len - offset;
       if (len > MAX_STREAM_CHUNK) len = MAX_STREAM_CHUNK;
-      // The kernel retries a short stream send itself and reports the total.
-      msgFlags = MSG_WAITALL;
+      prepSend(w, o, req.zc ? IORING_OP_SEND_ZC : IORING_OP_SEND, 0, ioprio, this.fd, req.addr + offset, len, msgFlags,
+        req.destAddr, req.dest === null ? 0 : req.dest.length, fixed ? req.fixedIndex : 0, userData);
+      return;
     }
-    if (req.zc) {
-      prepSend(w, o, IORING_OP_SEND_ZC, 0, IORING_SEND_ZC_REPORT_USAGE, this.fd, req.addr + offset, len, msgFlags,
-        req.destAddr, req.dest === null ? 0 : req.dest.length, 0, userData);
-    } else {
-      prepSend(w, o, IORING_OP_SEND, 0, 0, this.fd, req.addr + offset, len, msgFlags,
-        req.destAddr, req.dest === null ? 0 : req.dest.length, 0, userData);
-    }
+    // The previous request of this send has had its result CQE: its msghdr is no longer read.
+    if (offset > 0) this.attachMsg(req, offset);
+    prepSendmsg(w, o, req.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, ioprio, this.fd, req.msgAddr, msgFlags,
+      fixed ? req.fixedIndex : 0, userData);
   }
 
   /** @internal Queues the rest of a short stream send. */
@@ -466,20 +726,20 @@ export class ZeroCopySocket {
   }
 
   /** @internal The error a failed send rejects with. */
-  sendError(res: number, len: number): UringZcSystemError {
-    const hint = res === -12 /* ENOMEM */ ? memlockHint(len) : undefined;
-    return new UringZcSystemError(res, 'send_zc', hint);
+  sendError(res: number, req: SendRequest): UringZcSystemError {
+    const hint = res === -12 /* ENOMEM */ ? memlockHint(req.len) : undefined;
+    const op = req.msg === null ? (req.zc ? 'send_zc' : 'send') : req.zc ? 'sendmsg_zc' : 'sendmsg';
+    return new UringZcSystemError(res, op, hint);
   }
 
-  /** @internal Every CQE of `req` has come: the kernel is done with its Buffer. */
+  /** @internal Every CQE of `req` has come: the kernel is done with its Buffers. */
   settle(req: SendRequest): void {
     this.pending--;
     this.counters.notifications += req.notifs;
-    this.settleNow(req);
-    this.maybeFinishClose();
-  }
-
-  private settleNow(req: SendRequest): void {
+    const leases = req.leases;
+    if (leases !== null) {
+      for (let i = 0; i < leases.length; i += 2) (leases[i] as BufferPool).giveBack(leases[i + 1] as number);
+    }
     const err = req.err;
     let result: SendResult | undefined;
     if (err !== null) {
@@ -490,6 +750,8 @@ export class ZeroCopySocket {
       this.counters.bytes += req.sent;
       if (zeroCopy) this.counters.zeroCopied++;
       else this.counters.copied++;
+      if (req.fixedIndex >= 0) this.counters.fixed++;
+      if (req.auto && req.zc && this.autoDowngrade) this.noteUsage(zeroCopy);
       result = { bytes: req.sent, zeroCopy };
     }
     if (req.callback !== null) {
@@ -507,6 +769,19 @@ export class ZeroCopySocket {
     } else {
       req.resolve!(result!);
     }
+    this.maybeFinishClose();
+  }
+
+  /** Auto-downgrade: the kernel copied (or not) a zero-copy send chosen by the threshold. */
+  private noteUsage(zeroCopy: boolean): void {
+    if (zeroCopy) {
+      this.copiedRun = 0;
+      this.downgraded = false;
+    } else if (++this.copiedRun >= DOWNGRADE_AFTER && !this.downgraded) {
+      this.downgraded = true;
+      this.downgradedSends = 0;
+      this.counters.downgrades++;
+    }
   }
 
   private maybeFinishClose(): void {
@@ -522,7 +797,7 @@ export class ZeroCopySocket {
 function validateSendOptions(options: SendOptions): void {
   if (typeof options !== 'object' || options === null) throw new UringZcArgumentError('send options must be an object');
   for (const key in options) {
-    if (key !== 'address' && key !== 'port' && key !== 'zeroCopy') {
+    if (key !== 'address' && key !== 'port' && key !== 'zeroCopy' && key !== 'segmentSize') {
       throw new UringZcArgumentError(`send options: unknown option "${key}" (known: ${SEND_OPTION_NAMES.join(', ')})`);
     }
   }
@@ -540,6 +815,7 @@ export function adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket
 export function adoptOn(ring: Ring | undefined, target: Adoptable, options: AdoptOptions = {}): ZeroCopySocket {
   validateOptions('adopt options', options, ADOPT_OPTION_NAMES);
   if (options.zeroCopyThreshold !== undefined) validateThreshold('zeroCopyThreshold', options.zeroCopyThreshold);
+  if (options.autoDowngrade !== undefined) validateBoolean('autoDowngrade', options.autoDowngrade);
   const { fd, node } = nodeFd(target);
   const caps = capabilities();
   if (!caps.ioUring || !caps.sendZc) {
