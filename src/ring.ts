@@ -185,23 +185,26 @@ export class RingMemory {
     let head = this.cq[this.cqHeadI]!;
     // Acquire: the CQE fields are read only after this load of the tail the kernel published.
     const tail = Atomics.load(this.cq, this.cqTailI);
-    const n = (tail - head) >>> 0;
     const mask = this.cqMask;
     const base = this.cqesI;
     const cq = this.cq;
     const res = this.cqRes;
-    for (let i = 0; i < n; i++) {
-      const o = base + ((head & mask) << 2);
-      const ud = cq[o]!;
-      const r = res[o + 2]!;
-      const f = cq[o + 3]!;
-      head = (head + 1) >>> 0;
-      // Free the entry before dispatching: the fields are copied, and a dispatch that throws must
-      // not make us read the same CQE twice.
+    const start = head;
+    try {
+      while (head !== tail) {
+        const o = base + ((head & mask) << 2);
+        const ud = cq[o]!;
+        const r = res[o + 2]!;
+        const f = cq[o + 3]!;
+        head = (head + 1) >>> 0;
+        onCqe(ud, r, f);
+      }
+    } finally {
+      // Release: free the entries once, after their fields were read. In `finally`, so that a
+      // dispatch that throws never makes us read the same CQE twice.
       Atomics.store(cq, this.cqHeadI, head);
-      onCqe(ud, r, f);
     }
-    return n;
+    return (head - start) >>> 0;
   }
 
   /** Unmaps the rings (the ArrayBuffers are detached first) and closes the ring fd. */

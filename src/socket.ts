@@ -86,8 +86,12 @@ export interface SendResult {
   zeroCopy: boolean;
 }
 
-/** Node-style completion callback of send(buf, options, callback). */
-export type SendCallback = (err: Error | null, result?: SendResult) => void;
+/**
+ * Node-style completion callback of send(buf, options, callback), called once the kernel no
+ * longer needs the buffer: `err` or null, the bytes sent, and whether the kernel did not copy.
+ * (Plain arguments rather than a result object: nothing is allocated per send.)
+ */
+export type SendCallback = (err: Error | null, bytes: number, zeroCopy: boolean) => void;
 
 /** Counters of one socket since adoption. */
 export interface SocketStats {
@@ -395,17 +399,19 @@ export class ZeroCopySocket {
    */
   send(buf: Uint8Array, options?: SendOptions): Promise<SendResult>;
   /**
-   * The same, Node-style: `callback(err, result)` is called when the kernel no longer needs `buf`,
-   * with no Promise allocated (the fastest form; what dgram.send users know).
+   * The same, Node-style: `callback(err, bytes, zeroCopy)` is called when the kernel no longer
+   * needs `buf`, with nothing allocated for the outcome (the fastest form; dgram.send users know it).
    */
   send(buf: Uint8Array, options: SendOptions | undefined, callback: SendCallback): void;
   send(buf: Uint8Array, options?: SendOptions, callback?: SendCallback): Promise<SendResult> | void {
     // The ArrayBuffer of the previous send was validated (not shared, not resizable: both fixed
     // for life) and its address is known; a detached one shows byteLength 0 and is re-checked.
+    // (Typed array getters cost ~20 ns each here: each is read once.)
     const ab = buf?.buffer;
+    const len = buf?.byteLength;
     let base = this.lastBase;
     let pool = this.lastPool;
-    if (ab !== this.lastAb || buf.byteLength === 0 || !(buf instanceof Uint8Array)) {
+    if (ab !== this.lastAb || len === 0 || !(buf instanceof Uint8Array)) {
       validateSendBuffer('buf', buf);
       base = baseAddress(ab);
       pool = poolOf(ab);
@@ -416,7 +422,7 @@ export class ZeroCopySocket {
     if (callback !== undefined && typeof callback !== 'function') {
       throw new UringZcArgumentError('"callback" must be a function');
     }
-    const len = buf.byteLength;
+    const addr = base + buf.byteOffset;
     let zc = len >= this.threshold;
     let auto = true;
     let dest: Buffer | null = null;
@@ -448,7 +454,7 @@ export class ZeroCopySocket {
       pool.lend(slot);
       zc = true;
       auto = false;
-      const req = new SendRequest(this, buf, base + buf.byteOffset, len, true, false, dest, destAddr);
+      const req = new SendRequest(this, buf, addr, len, true, false, dest, destAddr);
       req.leases = [pool, slot];
       if (pool.ring === this.ring) req.fixedIndex = pool.index;
       req.segmentSize = segmentSize;
@@ -456,7 +462,7 @@ export class ZeroCopySocket {
       return this.start(req, callback);
     }
     if (auto && zc && this.downgraded) zc = ++this.downgradedSends % REPROBE_EVERY === 0;
-    const req = new SendRequest(this, buf, base + buf.byteOffset, len, zc, auto, dest, destAddr);
+    const req = new SendRequest(this, buf, addr, len, zc, auto, dest, destAddr);
     if (segmentSize > 0) {
       req.segmentSize = segmentSize;
       this.attachMsg(req, 0);
@@ -741,23 +747,22 @@ export class ZeroCopySocket {
       for (let i = 0; i < leases.length; i += 2) (leases[i] as BufferPool).giveBack(leases[i + 1] as number);
     }
     const err = req.err;
-    let result: SendResult | undefined;
+    const zeroCopy = req.notifs > 0 && req.copiedNotifs === 0;
+    const c = this.counters;
     if (err !== null) {
-      this.counters.errors++;
+      c.errors++;
     } else {
-      const zeroCopy = req.notifs > 0 && req.copiedNotifs === 0;
-      this.counters.sends++;
-      this.counters.bytes += req.sent;
-      if (zeroCopy) this.counters.zeroCopied++;
-      else this.counters.copied++;
-      if (req.fixedIndex >= 0) this.counters.fixed++;
+      c.sends++;
+      c.bytes += req.sent;
+      if (zeroCopy) c.zeroCopied++;
+      else c.copied++;
+      if (req.fixedIndex >= 0) c.fixed++;
       if (req.auto && req.zc && this.autoDowngrade) this.noteUsage(zeroCopy);
-      result = { bytes: req.sent, zeroCopy };
     }
     if (req.callback !== null) {
       try {
-        if (err !== null) req.callback(err);
-        else req.callback(null, result);
+        if (err !== null) req.callback(err, 0, false);
+        else req.callback(null, req.sent, zeroCopy);
       } catch (e) {
         // The ring is mid-dispatch: finish it, then surface the user's exception as uncaught.
         process.nextTick(() => {
@@ -767,7 +772,7 @@ export class ZeroCopySocket {
     } else if (err !== null) {
       req.reject!(err);
     } else {
-      req.resolve!(result!);
+      req.resolve!({ bytes: req.sent, zeroCopy });
     }
     this.maybeFinishClose();
   }
