@@ -12,9 +12,18 @@ export class UsageError extends Error {
 export const SCENARIOS = ['udp-sink', 'tcp-loopback', 'tcp-veth'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
-/** What a row measures. `c-ref` is the project's C reference sender (build/Release/uzc_ref_sender). */
-export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'c-ref'] as const;
+/**
+ * What a row measures. `c-ref` is the project's C reference sender (build/Release/uzc_ref_sender)
+ * in `--c-ref-mode` (SEND_ZC by default); `c-ref-pool` is the same sender in its `zc-pool` mode
+ * (SEND_ZC from registered buffers), the like-for-like ceiling of `zc-pool`.
+ */
+export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'c-ref', 'c-ref-pool'] as const;
 export type Mode = (typeof MODES)[number];
+
+/** Modes that run the C sender rather than the Node worker. */
+export function isCMode(m: Mode): m is 'c-ref' | 'c-ref-pool' {
+  return m === 'c-ref' || m === 'c-ref-pool';
+}
 
 /** The C sender's own modes; `--c-ref-mode` picks the one the `c-ref` rows run. */
 export const C_MODES = ['copy', 'zc', 'zc-pool'] as const;
@@ -28,6 +37,21 @@ export const MAX_UDP_SIZE = 65507;
 export const MAX_TCP_SIZE = 64 * 1024 * 1024;
 /** Rows (of one round) measured for less than this are not reported: too noisy to mean anything. */
 export const MIN_MEASURED_SECONDS = 0.2;
+/** Header bytes of a `sendv` row (half the size below 2 KiB): sendv([header, body]). */
+export const SENDV_HEADER = 1024;
+/** The header of a `sendv` row of `size` bytes; the body is the rest. */
+export function sendvHeaderSize(size: number): number {
+  return Math.min(SENDV_HEADER, Math.floor(size / 2));
+}
+/** Default GSO segment: a datagram that fits a 1500-byte MTU (1500 - 20 IPv4 - 8 UDP). */
+export const DEFAULT_GSO_SEGMENT = 1472;
+/** The GSO segment of a `gso` row of `size` bytes: --gso-segment, or the size when smaller. */
+export function gsoSegmentOf(size: number, gsoSegment: number): number {
+  return Math.min(size, gsoSegment);
+}
+/** The sizes of --sweep; 64k is 65507 (the largest UDP payload) when a UDP scenario is measured. */
+export const SWEEP_SIZES = [1024, 2048, 4096, 8192, 16384, 32768, 65536] as const;
+export const SWEEP_MODES: readonly Mode[] = ['copy', 'zc', 'zc-pool'];
 
 export interface BenchOptions {
   readonly scenarios: readonly ScenarioName[];
@@ -35,7 +59,10 @@ export interface BenchOptions {
   readonly scenariosExplicit: boolean;
   readonly sizes: readonly number[];
   readonly modes: readonly Mode[];
+  /** Working sets measured: hot rows for every size, cold rows for `coldSizes`. */
   readonly workingSets: readonly WorkingSet[];
+  /** The sizes also measured cold (a subset of `sizes`; empty without a cold working set). */
+  readonly coldSizes: readonly number[];
   readonly workingSetSize: number;
   /** Per row per round, milliseconds. */
   readonly durationMs: number;
@@ -44,6 +71,10 @@ export interface BenchOptions {
   /** Per row per round: the count bound next to the time bound. */
   readonly maxSends: number;
   readonly cRefMode: CMode;
+  /** `gso` rows: bytes per datagram (a row of `size` bytes uses min(size, gsoSegment)). */
+  readonly gsoSegment: number;
+  /** --sweep: the copy threshold sweep (sizes and modes fixed; its own table and crossover line). */
+  readonly sweep: boolean;
   /** null: no JSON; '-': JSON on stdout (the table goes to stderr); else a file path. */
   readonly json: string | null;
   readonly chart: string | null;
@@ -61,16 +92,20 @@ export type Command =
 
 export const DEFAULTS = Object.freeze({
   scenarios: ['udp-sink'] as ScenarioName[],
-  sizes: [1024, 16384, 60000],
-  modes: ['node', 'copy', 'zc', 'c-ref'] as Mode[],
-  workingSets: ['hot'] as WorkingSet[],
+  sizes: [4096, 16384, 60000],
+  modes: ['node', 'copy', 'zc', 'zc-pool', 'c-ref', 'c-ref-pool'] as Mode[],
+  /** Without --sizes, --working-set and --cold-sizes: every size hot, and 60000 cold as well. */
+  workingSets: ['hot', 'cold'] as WorkingSet[],
+  coldSizes: [60000],
   workingSetSize: 256 * 1024 * 1024,
-  // 3 sizes x 4 modes x 3 rounds x 1 s = 36 s of sending, about 45 s with process start-up.
-  durationMs: 1000,
+  // (3 hot sizes + 1 cold) x 6 modes = 24 rows x 3 rounds x 0.5 s = 36 s of sending, about 50 s
+  // with process start-up (~0.1-0.3 s a run) and filling / registering the cold region.
+  durationMs: 500,
   rounds: 3,
   qd: 64,
   maxSends: 50_000_000,
   cRefMode: 'zc' as CMode,
+  gsoSegment: DEFAULT_GSO_SEGMENT,
   quickDurationMs: 400,
   quickRounds: 1,
 });
@@ -78,9 +113,10 @@ export const DEFAULTS = Object.freeze({
 const BENCH_FLAGS = new Set([
   '--scenario', '--sizes', '--modes', '--working-set', '--working-set-size', '--duration', '--rounds',
   '--qd', '--max-sends', '--c-ref-mode', '--json', '--chart', '--quick', '--help',
+  '--cold-sizes', '--gso-segment', '--sweep',
 ]);
 /** Flags that take no value. `--json` takes an optional one. */
-const BOOLEAN_FLAGS = new Set(['--quick', '--help']);
+const BOOLEAN_FLAGS = new Set(['--quick', '--help', '--sweep']);
 
 export function parseCommandLine(argv: readonly string[]): Command {
   const [sub, ...rest] = argv;
@@ -140,6 +176,7 @@ function pairs(argv: readonly string[]): Array<[string, string | undefined]> {
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   let scenarios: ScenarioName[] | undefined;
   let sizesText: string | undefined;
+  let coldSizesText: string | undefined;
   let modes: Mode[] | undefined;
   let workingSets: WorkingSet[] | undefined;
   let workingSetSize: number | undefined;
@@ -148,9 +185,11 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   let qd: number | undefined;
   let maxSends: number | undefined;
   let cRefMode: CMode | undefined;
+  let gsoSegment: number | undefined;
   let json: string | null = null;
   let chart: string | null = null;
   let quick = false;
+  let sweep = false;
   const seen = new Set<string>();
   for (const [flag, value] of pairs(argv)) {
     if (seen.has(flag)) throw new UsageError(`${flag} given twice`);
@@ -162,6 +201,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         break;
       case '--sizes':
         sizesText = v;
+        break;
+      case '--cold-sizes':
+        coldSizesText = v;
         break;
       case '--modes':
         modes = list(flag, v, MODES);
@@ -195,6 +237,12 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         }
         cRefMode = v as CMode;
         break;
+      case '--gso-segment':
+        gsoSegment = parseBytes(flag, v);
+        if (gsoSegment < 1 || gsoSegment > MAX_UDP_SIZE) {
+          throw new UsageError(`--gso-segment must be between 1 and ${MAX_UDP_SIZE} bytes, got "${v}"`);
+        }
+        break;
       case '--json':
         json = value === undefined ? '-' : value;
         if (json === '') throw new UsageError('--json=FILE needs a file name');
@@ -206,35 +254,84 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       case '--quick':
         quick = true;
         break;
+      case '--sweep':
+        sweep = true;
+        break;
       default:
         throw new UsageError(`unknown option "${flag}"`);
     }
   }
   const sc = scenarios ?? DEFAULTS.scenarios;
-  const sizes = sizesText === undefined ? DEFAULTS.sizes : parseSizes(sizesText, sc);
-  if (sizesText === undefined) checkSizes(sizes, sc, DEFAULTS.sizes.map(String));
-  const ws = workingSets ?? DEFAULTS.workingSets;
+  let sizes: number[];
+  let ws: WorkingSet[];
+  let coldSizes: number[];
+  if (sweep) {
+    // The sweep fixes what it compares: copy, zc and zc-pool at 1k..64k, hot and cold.
+    for (const f of ['--sizes', '--modes', '--cold-sizes']) {
+      if (seen.has(f)) throw new UsageError(`--sweep fixes the sizes and modes (${SWEEP_MODES.join(', ')}); ${f} cannot be combined with it`);
+    }
+    const udp = sc.some((s) => s.startsWith('udp'));
+    sizes = SWEEP_SIZES.map((n) => (n === 65536 && udp ? MAX_UDP_SIZE : n));
+    ws = workingSets ?? ['hot', 'cold'];
+    coldSizes = ws.includes('cold') ? [...sizes] : [];
+  } else {
+    sizes = sizesText === undefined ? [...DEFAULTS.sizes] : parseSizes(sizesText, sc);
+    if (sizesText === undefined) checkSizes(sizes, sc, DEFAULTS.sizes.map(String));
+    const cold = coldSizesText === undefined ? undefined : parseColdSizes(coldSizesText, sizes);
+    if (workingSets !== undefined) {
+      if (cold !== undefined && !workingSets.includes('cold')) {
+        throw new UsageError(`--cold-sizes needs the cold working set, but --working-set is ${workingSets[0]}`);
+      }
+      ws = workingSets;
+      coldSizes = ws.includes('cold') ? (cold ?? [...sizes]) : [];
+    } else if (cold !== undefined) {
+      ws = ['hot', 'cold'];
+      coldSizes = cold;
+    } else if (sizesText === undefined) {
+      // The default run: every size hot, and the default cold sizes.
+      ws = [...DEFAULTS.workingSets];
+      coldSizes = DEFAULTS.coldSizes.filter((n) => sizes.includes(n));
+    } else {
+      ws = ['hot'];
+      coldSizes = [];
+    }
+  }
   const wsSize = workingSetSize ?? DEFAULTS.workingSetSize;
-  const largest = Math.max(...sizes);
-  if (ws.includes('cold') && wsSize < largest) {
-    throw new UsageError(`--working-set-size (${wsSize} bytes) must be at least the largest size (${largest} bytes) for the cold working set`);
+  if (coldSizes.length > 0 && wsSize < Math.max(...coldSizes)) {
+    throw new UsageError(`--working-set-size (${wsSize} bytes) must be at least the largest size measured cold (${Math.max(...coldSizes)} bytes)`);
   }
   return Object.freeze({
     scenarios: Object.freeze([...sc]),
     scenariosExplicit: scenarios !== undefined,
     sizes: Object.freeze(sizes),
-    modes: Object.freeze([...(modes ?? DEFAULTS.modes)]),
+    modes: Object.freeze([...(modes ?? (sweep ? SWEEP_MODES : DEFAULTS.modes))]),
     workingSets: Object.freeze([...ws]),
+    coldSizes: Object.freeze(coldSizes),
     workingSetSize: wsSize,
     durationMs: durationMs ?? (quick ? DEFAULTS.quickDurationMs : DEFAULTS.durationMs),
     rounds: rounds ?? (quick ? DEFAULTS.quickRounds : DEFAULTS.rounds),
     qd: qd ?? DEFAULTS.qd,
     maxSends: maxSends ?? DEFAULTS.maxSends,
     cRefMode: cRefMode ?? DEFAULTS.cRefMode,
+    gsoSegment: gsoSegment ?? DEFAULTS.gsoSegment,
+    sweep,
     json,
     chart,
     quick,
   });
+}
+
+/** --cold-sizes: each one of the measured sizes. */
+function parseColdSizes(text: string, sizes: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const p of text.split(',').map((s) => s.trim())) {
+    const n = parseBytes('--cold-sizes', p);
+    if (!sizes.includes(n)) {
+      throw new UsageError(`--cold-sizes: "${p}" (${n} bytes) is not one of the sizes measured (${sizes.map(formatSize).join(', ')})`);
+    }
+    if (!out.includes(n)) out.push(n);
+  }
+  return out;
 }
 
 /** A comma-separated list of known names, without duplicates. */
@@ -321,18 +418,30 @@ rounds with their min-max.
                            udp-sink     UDP into an IFB device in a network namespace (root)
                            tcp-loopback TCP to a receiver process on 127.0.0.1 (always copies)
                            tcp-veth     TCP between two namespaces joined by veth (root)
-  --sizes LIST           bytes per send, k = 1024 (default: 1k,16k,60000);
+  --sizes LIST           bytes per send, k = 1024 (default: 4k,16k,60000);
                          UDP: 1..${MAX_UDP_SIZE}, TCP: up to 64m
-  --modes LIST           node, copy, zc, zc-pool, c-ref (default: node,copy,zc,c-ref)
-                           node    dgram.send / net.Socket.write with backpressure
-                           copy    uring-zc, every send copying (zeroCopyThreshold: Infinity)
-                           zc      uring-zc, IORING_OP_SEND_ZC
-                           zc-pool uring-zc SEND_ZC from registered buffers (when the library has them)
-                           c-ref   the C reference sender (build/Release/uzc_ref_sender)
+  --modes LIST           node, copy, zc, zc-pool, sendv, gso, c-ref, c-ref-pool
+                         (default: node,copy,zc,zc-pool,c-ref,c-ref-pool)
+                           node       dgram.send / net.Socket.write with backpressure
+                           copy       uring-zc, every send copying (zeroCopyThreshold: Infinity)
+                           zc         uring-zc, IORING_OP_SEND_ZC from ordinary Buffers
+                           zc-pool    uring-zc SEND_ZC from registered buffers (ring.createBufferPool)
+                           sendv      uring-zc sendv([${SENDV_HEADER} B header, body]): SENDMSG_ZC, one message
+                           gso        uring-zc UDP GSO: one SENDMSG_ZC of size bytes cut into
+                                      --gso-segment datagrams (UDP only)
+                           c-ref      the C reference sender (build/Release/uzc_ref_sender), --c-ref-mode
+                           c-ref-pool the C reference sender, SEND_ZC from registered buffers
   --c-ref-mode MODE      what the c-ref rows run: copy, zc or zc-pool (default: zc)
-  --working-set WS       hot (one buffer re-sent), cold (walk distinct memory) or both (default: hot)
-  --working-set-size N   size of the cold region (default: 256m)
-  --duration D           per row per round, like 3s or 500ms (default: 1s; --quick: 400ms)
+  --working-set WS       hot (one buffer re-sent), cold (walk distinct memory) or both, for
+                         every size (default: hot for every size, cold for 60000 as well;
+                         with --sizes: hot)
+  --cold-sizes LIST      measure only these of the sizes cold as well (default: all of them)
+  --working-set-size N   size of the cold region (default: 256m; zc-pool: at most 1g)
+  --gso-segment N        bytes per datagram of the gso rows (default: ${DEFAULT_GSO_SEGMENT}, a 1500-byte MTU)
+  --sweep                copy threshold sweep: copy, zc and zc-pool at 1k,2k,4k,8k,16k,32k,64k
+                         (64k = ${MAX_UDP_SIZE} on UDP), hot and cold; its own table, the winner per
+                         size, and where zero copy starts to win
+  --duration D           per row per round, like 3s or 500ms (default: 500ms; --quick: 400ms)
   --rounds N             rounds (default: 3; --quick: 1)
   --qd N                 sends kept in flight (default: 64)
   --max-sends N          per row per round, next to the time bound (default: ${DEFAULTS.maxSends})

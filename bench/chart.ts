@@ -13,14 +13,20 @@ const COLORS: Record<string, string> = {
   copy: '#4e79a7',
   zc: '#f28e2b',
   'zc-pool': '#59a14f',
+  sendv: '#edc948',
+  gso: '#76b7b2',
   'c-ref': '#6b4c9a',
+  'c-ref-pool': '#b07aa1',
 };
 const LABELS: Record<string, string> = {
   node: 'node (dgram / net)',
   copy: 'uring-zc copy',
   zc: 'uring-zc zero copy',
   'zc-pool': 'uring-zc zc + registered',
+  sendv: 'uring-zc sendv (header + body)',
+  gso: 'uring-zc UDP GSO',
   'c-ref': 'C reference',
+  'c-ref-pool': 'C reference (SEND_ZC + registered)',
 };
 
 function esc(s: string): string {
@@ -107,10 +113,10 @@ export function renderChart(report: Report): string {
         out.push(`<path d="M${cx} ${y(r.gbpsMin).toFixed(1)}V${y(r.gbpsMax).toFixed(1)}M${cx - 5} ${y(r.gbpsMin).toFixed(1)}h10M${cx - 5} ${y(r.gbpsMax).toFixed(1)}h10" stroke="#222" stroke-width="1.2" fill="none"/>`);
       }
       const labelY = Math.min(by, y(r.gbpsMax)) - 6;
-      const showRatio = (m === 'copy' || m === 'zc' || m === 'zc-pool') && r.vsNode !== null;
+      const showRatio = (m === 'copy' || m === 'zc' || m === 'zc-pool' || m === 'sendv' || m === 'gso') && r.vsNode !== null;
       out.push(`<text x="${bx + barW / 2}" y="${(labelY - (showRatio ? 14 : 0)).toFixed(1)}" font-size="11" text-anchor="middle" fill="#222">${fmt(r.gbps)}</text>`);
       if (showRatio) {
-        const bold = m === 'zc' || m === 'zc-pool' ? ' font-weight="bold"' : '';
+        const bold = m !== 'copy' ? ' font-weight="bold"' : '';
         out.push(`<text x="${bx + barW / 2}" y="${labelY.toFixed(1)}" font-size="11.5"${bold} text-anchor="middle" fill="${m === 'copy' ? '#2b4f75' : '#a85a10'}">${r.vsNode!.toFixed(2)}×</text>`);
       }
     });

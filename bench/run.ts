@@ -8,11 +8,13 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { capabilities } from '../src/index.js';
-import { formatSize, MIN_MEASURED_SECONDS, type BenchOptions, type Mode, type ScenarioName, type WorkingSet } from './args.js';
+import {
+  formatSize, gsoSegmentOf, isCMode, MIN_MEASURED_SECONDS, SWEEP_MODES, type BenchOptions, type Mode, type ScenarioName, type WorkingSet,
+} from './args.js';
 import { netnsUnavailableReason } from './netns.js';
 import { finish, killAll } from './procs.js';
 import { scenarios, type ScenarioEnv } from './scenarios/index.js';
-import { C_REF_SENDER, cSenderArgs, zcPoolUnavailableReason, type WorkerArgs, type WorkerResult } from './worker.js';
+import { C_REF_SENDER, cSenderArgs, MAX_POOL_BYTES, zcPoolUnavailableReason, type WorkerArgs, type WorkerResult } from './worker.js';
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -40,10 +42,15 @@ export interface Row {
   gbpsMin: number;
   gbpsMax: number;
   sendsPerSec: number;
+  /** UDP: datagrams per second (sendsPerSec x ⌈size / segmentSize⌉ for gso); TCP: null. */
+  datagramsPerSec: number | null;
+  /** gso rows: bytes per datagram; null otherwise. */
+  segmentSize: number | null;
   cpuSecPerGB: number | null;
   copiedShare: number;
   vsNode: number | null;
   vsCRef: number | null;
+  vsCRefPool: number | null;
   errors: number;
   firstError: string | null;
   rounds: RoundResult[];
@@ -54,12 +61,38 @@ export interface Skipped {
   reason: string;
 }
 
+/** One size of the --sweep: the winner among copy, zc and zc-pool per working set. */
+export interface SweepEntry {
+  size: number;
+  workingSet: WorkingSet;
+  /** Median GB/s by mode (null: the row was not measured). */
+  gbps: Record<string, number | null>;
+  /** The mode with the highest median, or null when none was measured. */
+  winner: string | null;
+  /** The winner's median over the runner-up's (1.10 = 10% ahead), or null. */
+  margin: number | null;
+}
+
+/** --sweep: the table and, per working set, where zero copy starts to win. */
+export interface Sweep {
+  scenario: ScenarioName;
+  sizes: number[];
+  entries: SweepEntry[];
+  /**
+   * Per working set and zero-copy mode: the smallest sweep size from which that mode's median
+   * GB/s is above copy's at that size and every larger one; null when copy wins at the largest.
+   */
+  crossover: Record<string, { zc: number | null; 'zc-pool': number | null }>;
+}
+
 export interface Report {
   version: 1;
   machine: { kernel: string; node: string; cpus: number; cpuModel: string };
   options: Record<string, unknown>;
   rows: Row[];
   skipped: Skipped[];
+  /** --sweep only; null otherwise. */
+  sweep: Sweep | null;
 }
 
 export interface RunHooks {
@@ -102,15 +135,39 @@ function copyingMode(mode: Mode, o: BenchOptions): boolean {
   return mode === 'node' || mode === 'copy' || (mode === 'c-ref' && o.cRefMode === 'copy');
 }
 
-/** Why `mode` cannot run here, or null. */
+/** Does this row pin registered memory (so RLIMIT_MEMLOCK may stop it)? */
+function registersMemory(mode: Mode, o: BenchOptions): boolean {
+  return mode === 'zc-pool' || mode === 'c-ref-pool' || (mode === 'c-ref' && o.cRefMode === 'zc-pool');
+}
+
+/** Why `mode` cannot run here at all, or null. */
 function modeUnavailableReason(mode: Mode, o: BenchOptions): string | null {
   if (mode === 'node') return null;
   const caps = capabilities();
   if (!caps.ioUring || !caps.sendZc) return `io_uring zero-copy send is not available: ${caps.reason ?? 'unknown reason'}`;
-  if (mode === 'zc-pool') return zcPoolUnavailableReason();
-  if (mode === 'c-ref') {
-    if (!existsSync(C_REF_SENDER)) return `the C reference sender is not built (${C_REF_SENDER}; run npm run build)`;
-    if (o.cRefMode === 'zc-pool' && !caps.fixedBuffers) return 'registered buffers are not available (RLIMIT_MEMLOCK too low?)';
+  if (mode === 'zc-pool') {
+    const r = zcPoolUnavailableReason();
+    if (r !== null) return r;
+  }
+  if ((mode === 'sendv' || mode === 'gso') && !caps.sendmsgZc) return 'needs IORING_OP_SENDMSG_ZC (Linux 6.1)';
+  if (isCMode(mode) && !existsSync(C_REF_SENDER)) return `the C reference sender is not built (${C_REF_SENDER}; run npm run build)`;
+  if (registersMemory(mode, o) && !caps.fixedBuffers) return 'registered buffers are not available (RLIMIT_MEMLOCK too low?)';
+  return null;
+}
+
+/** Why one row cannot run (the mode can), or null. */
+function rowUnavailableReason(p: PlannedRow, tcp: boolean, o: BenchOptions): string | null {
+  if (p.mode === 'gso' && tcp) return 'UDP GSO is for UDP scenarios';
+  if (p.mode === 'sendv' && p.size < 2) return 'sendv needs at least 2 bytes (header and body)';
+  if (registersMemory(p.mode, o)) {
+    const bytes = p.workingSet === 'hot' ? p.size : o.workingSetSize;
+    if (p.mode === 'zc-pool' && bytes > MAX_POOL_BYTES) return `a registered pool holds at most 1 GiB; --working-set-size is ${bytes} bytes`;
+    // Root (CAP_IPC_LOCK) registers without RLIMIT_MEMLOCK accounting; others need the room.
+    const limit = capabilities().memlockLimit;
+    const root = typeof process.getuid === 'function' && process.getuid() === 0;
+    if (!root && Number.isFinite(limit) && limit < bytes + 65536) {
+      return `registering ${bytes} bytes needs RLIMIT_MEMLOCK above that (it is ${limit} bytes: ulimit -l, or run as root)`;
+    }
   }
   return null;
 }
@@ -158,17 +215,23 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
     }
 
     const plan: PlannedRow[] = [];
-    for (const s of envs.keys()) {
+    for (const [s, env] of envs) {
       for (const ws of o.workingSets) {
-        for (const size of o.sizes) {
-          for (const mode of modes) plan.push({ scenario: s, mode, size, workingSet: ws, key: keyOf(s, mode, size, ws) });
+        for (const size of ws === 'hot' ? o.sizes : o.coldSizes) {
+          for (const mode of modes) {
+            const p = { scenario: s, mode, size, workingSet: ws, key: keyOf(s, mode, size, ws) };
+            const why = rowUnavailableReason(p, env.tcp, o);
+            if (why !== null) skip(`${s} ${mode} ${formatSize(size)} ${ws}`, why);
+            else plan.push(p);
+          }
         }
       }
     }
 
     if (plan.length > 0) {
       // ~0.25 s a run for process start-up (more with a cold working set to fill).
-      const est = Math.round(plan.length * o.rounds * (o.durationMs / 1000 + 0.25 + (o.workingSets.includes('cold') ? 0.3 : 0)));
+      const cold = plan.filter((p) => p.workingSet === 'cold').length;
+      const est = Math.round(o.rounds * (plan.length * (o.durationMs / 1000 + 0.2) + cold * 0.3));
       hooks.note(`measuring ${plan.length} row${plan.length === 1 ? '' : 's'} x ${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.durationMs / 1000} s (about ${est} s)`);
     }
     const results = new Map<string, RoundResult[]>();
@@ -213,7 +276,7 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
         skipped.push({ what: `${p.scenario} ${p.mode} ${formatSize(p.size)} ${p.workingSet}`, reason: `every round measured under ${MIN_MEASURED_SECONDS} s` });
         continue;
       }
-      rows.push(fold(p, rs, firstErrors.get(p.key) ?? null));
+      rows.push(fold(p, rs, firstErrors.get(p.key) ?? null, envs.get(p.scenario)!.tcp, o));
     }
     addRatios(rows);
     return {
@@ -225,16 +288,20 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
           sizes: [...o.sizes],
           modes: [...o.modes],
           workingSets: [...o.workingSets],
+          coldSizes: [...o.coldSizes],
           workingSetSize: o.workingSetSize,
           durationMs: o.durationMs,
           rounds: o.rounds,
           qd: o.qd,
           maxSends: o.maxSends,
           cRefMode: o.cRefMode,
+          gsoSegment: o.gsoSegment,
+          sweep: o.sweep,
           quick: o.quick,
         },
         rows,
         skipped,
+        sweep: o.sweep ? makeSweep(rows, o) : null,
       },
       failures,
     };
@@ -258,16 +325,18 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
     durationMs: o.durationMs,
     maxSends: o.maxSends,
     workingSet: p.workingSet === 'hot' ? 0 : o.workingSetSize,
+    segment: p.mode === 'gso' ? gsoSegmentOf(p.size, o.gsoSegment) : 0,
     scenario: p.scenario,
     cMode: o.cRefMode,
   };
   let argv: string[];
-  if (p.mode === 'c-ref') {
+  if (isCMode(p.mode)) {
     argv = [C_REF_SENDER, ...cSenderArgs(wa)];
   } else {
     argv = [process.execPath, WORKER, '--mode', p.mode, '--size', String(p.size), '--dst', env.dst, '--port', String(env.port),
       '--qd', String(o.qd), '--duration-ms', String(o.durationMs), '--max-sends', String(o.maxSends),
       '--working-set', String(wa.workingSet), '--scenario', p.scenario];
+    if (wa.segment > 0) argv.push('--segment', String(wa.segment));
     if (env.tcp) argv.push('--tcp');
   }
   // Bounded: the duration, plus start-up, filling a cold working set, and draining.
@@ -288,8 +357,12 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
   return { result: { ...parsed, mode: p.mode, scenario: p.scenario, workingSet: p.workingSet } };
 }
 
+/** What a failed child said: its first error line (not the stack's tail), else its last lines. */
 function lastLines(text: string): string {
-  return text.trim().split('\n').slice(-3).join(' | ');
+  const lines = text.trim().split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const err = lines.find((l) => /^(\w*Error\b|worker:|sender:|uring-zc:)/.test(l) || /\bERR_[A-Z_]+\b/.test(l));
+  if (err !== undefined) return err.length > 400 ? `${err.slice(0, 400)}…` : err;
+  return lines.slice(-3).join(' | ');
 }
 
 function toRound(r: WorkerResult, copying: boolean): RoundResult {
@@ -315,11 +388,13 @@ export function median(xs: readonly number[]): number {
   return n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
-function fold(p: PlannedRow, rs: RoundResult[], firstError: string | null): Row {
+function fold(p: PlannedRow, rs: RoundResult[], firstError: string | null, tcp: boolean, o: BenchOptions): Row {
   const gb = rs.map((r) => r.gbps);
   const cpu = rs.filter((r) => r.bytes > 0).map((r) => (r.cpuUser + r.cpuSys) / (r.bytes / 1e9));
   const sends = rs.reduce((a, r) => a + r.sends, 0);
   const copied = rs.reduce((a, r) => a + r.copied, 0);
+  const sendsPerSec = Math.round(median(rs.map((r) => r.sendsPerSec)));
+  const segmentSize = p.mode === 'gso' ? gsoSegmentOf(p.size, o.gsoSegment) : null;
   return {
     scenario: p.scenario,
     mode: p.mode,
@@ -328,26 +403,73 @@ function fold(p: PlannedRow, rs: RoundResult[], firstError: string | null): Row 
     gbps: round4(median(gb)),
     gbpsMin: round4(Math.min(...gb)),
     gbpsMax: round4(Math.max(...gb)),
-    sendsPerSec: Math.round(median(rs.map((r) => r.sendsPerSec))),
+    sendsPerSec,
+    datagramsPerSec: tcp ? null : sendsPerSec * (segmentSize === null ? 1 : Math.ceil(p.size / segmentSize)),
+    segmentSize,
     cpuSecPerGB: cpu.length > 0 ? round4(median(cpu)) : null,
     copiedShare: sends > 0 ? round4(copied / sends) : 0,
     vsNode: null,
     vsCRef: null,
+    vsCRefPool: null,
     errors: rs.reduce((a, r) => a + r.errors, 0),
     firstError,
     rounds: rs,
   };
 }
 
-/** vsNode / vsCRef: this row's median GB/s over the node / c-ref row of the same scenario, size and working set. */
+/**
+ * vsNode / vsCRef / vsCRefPool: this row's median GB/s over that of the node / c-ref / c-ref-pool
+ * row of the same scenario, size and working set (null where that row was not measured).
+ */
 function addRatios(rows: Row[]): void {
   const by = new Map(rows.map((r) => [keyOf(r.scenario, r.mode, r.size, r.workingSet), r]));
+  const ratio = (r: Row, mode: Mode): number | null => {
+    const base = by.get(keyOf(r.scenario, mode, r.size, r.workingSet));
+    return base && base.gbps > 0 ? round4(r.gbps / base.gbps) : null;
+  };
   for (const r of rows) {
-    const node = by.get(keyOf(r.scenario, 'node', r.size, r.workingSet));
-    const cref = by.get(keyOf(r.scenario, 'c-ref', r.size, r.workingSet));
-    r.vsNode = node && node.gbps > 0 ? round4(r.gbps / node.gbps) : null;
-    r.vsCRef = cref && cref.gbps > 0 ? round4(r.gbps / cref.gbps) : null;
+    r.vsNode = ratio(r, 'node');
+    r.vsCRef = ratio(r, 'c-ref');
+    r.vsCRefPool = ratio(r, 'c-ref-pool');
   }
+}
+
+/** The --sweep summary: per size and working set the best of copy, zc and zc-pool; the crossovers. */
+export function makeSweep(rows: readonly Row[], o: BenchOptions): Sweep | null {
+  const scenario = rows.find((r) => SWEEP_MODES.includes(r.mode))?.scenario;
+  if (scenario === undefined) return null;
+  const by = new Map(rows.filter((r) => r.scenario === scenario).map((r) => [keyOf(r.scenario, r.mode, r.size, r.workingSet), r]));
+  const gbpsOf = (mode: Mode, size: number, ws: WorkingSet): number | null => by.get(keyOf(scenario, mode, size, ws))?.gbps ?? null;
+  const entries: SweepEntry[] = [];
+  const crossover: Sweep['crossover'] = {};
+  for (const ws of o.workingSets) {
+    const sizes = ws === 'hot' ? o.sizes : o.coldSizes;
+    for (const size of sizes) {
+      const gbps: Record<string, number | null> = {};
+      for (const m of SWEEP_MODES) gbps[m] = gbpsOf(m, size, ws);
+      const ranked = SWEEP_MODES.map((m) => [m, gbps[m]] as const)
+        .filter((x): x is readonly [Mode, number] => x[1] !== null)
+        .sort((x, y) => y[1] - x[1]);
+      const winner = ranked[0]?.[0] ?? null;
+      const margin = ranked.length >= 2 && ranked[1]![1] > 0 ? round4(ranked[0]![1] / ranked[1]![1]) : null;
+      entries.push({ size, workingSet: ws, gbps, winner, margin });
+    }
+    crossover[ws] = { zc: crossoverOf('zc', sizes, ws, gbpsOf), 'zc-pool': crossoverOf('zc-pool', sizes, ws, gbpsOf) };
+  }
+  return { scenario, sizes: [...o.sizes], entries, crossover };
+}
+
+/** The smallest size from which `mode` beats copy at it and at every larger size measured. */
+function crossoverOf(mode: Mode, sizes: readonly number[], ws: WorkingSet, gbpsOf: (m: Mode, s: number, ws: WorkingSet) => number | null): number | null {
+  const sorted = [...sizes].sort((a, b) => a - b);
+  let from: number | null = null;
+  for (let i = sorted.length - 1; i >= 0; i--) {
+    const z = gbpsOf(mode, sorted[i]!, ws);
+    const c = gbpsOf('copy', sorted[i]!, ws);
+    if (z === null || c === null || z <= c) break;
+    from = sorted[i]!;
+  }
+  return from;
 }
 
 function round4(x: number): number {

@@ -2,15 +2,16 @@
  * One benchmark row, measured in a process of its own, printed as one JSON line on stdout:
  * the C reference sender's fields plus `scenario` and `workingSet`.
  *
- *   node dist/bench/worker.js --mode node|copy|zc|zc-pool|c-ref --size BYTES --dst IP --port N
- *        [--tcp] [--qd 64] [--duration-ms 3000] [--max-sends N] [--working-set BYTES]
- *        [--scenario NAME] [--c-mode copy|zc|zc-pool]
+ *   node dist/bench/worker.js --mode node|copy|zc|zc-pool|sendv|gso|c-ref|c-ref-pool --size BYTES
+ *        --dst IP --port N [--tcp] [--qd 64] [--duration-ms 3000] [--max-sends N]
+ *        [--working-set BYTES] [--segment BYTES] [--scenario NAME] [--c-mode copy|zc|zc-pool]
  *
  * The flags are the C sender's (bench/ref/sender.c), so the orchestrator builds one argument list
- * for either. `qd` sends are kept in flight: each completion starts the next send from a shared
- * callback (no async function or closure per send). The send phase alone is timed: from the first
- * send until the last one in flight has settled (for uring-zc, at its notification), after
- * sending stopped at the deadline or the count bound. CPU is process.cpuUsage() over the same span.
+ * for either. `qd` sends are kept in flight: each completion starts the next send from one shared
+ * callback (the library's Node-style callback form: no Promise, no closure per send). The send
+ * phase alone is timed: from the first send until the last one in flight has settled (for
+ * uring-zc, at its notification), after sending stopped at the deadline or the count bound. CPU is
+ * process.cpuUsage() over the same span.
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -18,9 +19,10 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { adopt, Ring, type SendResult, type ZeroCopySocket } from '../src/index.js';
+import { Ring, type BufferPool, type SendOptions, type ZeroCopySocket } from '../src/index.js';
+import { MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
 
-export type WorkerMode = 'node' | 'copy' | 'zc' | 'zc-pool' | 'c-ref';
+export type WorkerMode = Mode;
 
 export interface WorkerArgs {
   mode: WorkerMode;
@@ -33,8 +35,10 @@ export interface WorkerArgs {
   maxSends: number;
   /** 0: hot (one buffer re-sent); otherwise the cold region's size in bytes. */
   workingSet: number;
+  /** `gso`: bytes per datagram (0: not a GSO row). */
+  segment: number;
   scenario: string;
-  /** The C sender's mode for `c-ref`. */
+  /** The C sender's mode for `c-ref` (`c-ref-pool` always runs zc-pool). */
   cMode: 'copy' | 'zc' | 'zc-pool';
 }
 
@@ -70,10 +74,14 @@ export function zcPoolUnavailableReason(): string | null {
   return typeof proto['createBufferPool'] === 'function' ? null : 'needs registered buffer pools (not yet supported)';
 }
 
+/** The most buffers a pool holds, and the most bytes (one registered region). */
+export const MAX_POOL_COUNT = 65536;
+export const MAX_POOL_BYTES = 1024 ** 3;
+
 export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
   const a: WorkerArgs = {
     mode: 'zc', size: 0, dst: '', port: 0, tcp: false, qd: 64, durationMs: 3000,
-    maxSends: Number.MAX_SAFE_INTEGER, workingSet: 0, scenario: 'custom', cMode: 'zc',
+    maxSends: Number.MAX_SAFE_INTEGER, workingSet: 0, segment: 0, scenario: 'custom', cMode: 'zc',
   };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -92,8 +100,8 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
     const v = argv[++i];
     switch (f) {
       case '--mode':
-        if (v !== 'node' && v !== 'copy' && v !== 'zc' && v !== 'zc-pool' && v !== 'c-ref') throw new Error(`worker: unknown mode ${String(v)}`);
-        a.mode = v;
+        if (!(MODES as readonly string[]).includes(v ?? '')) throw new Error(`worker: unknown mode ${String(v)}`);
+        a.mode = v as Mode;
         required |= 1;
         break;
       case '--size': a.size = num(f, v, 1, 64 * 1024 * 1024); required |= 2; break;
@@ -103,6 +111,7 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
       case '--duration-ms': a.durationMs = num(f, v, 1, 3_600_000); break;
       case '--max-sends': a.maxSends = num(f, v, 1, Number.MAX_SAFE_INTEGER); break;
       case '--working-set': a.workingSet = num(f, v, 0, 2 ** 40); break;
+      case '--segment': a.segment = num(f, v, 1, MAX_UDP_SIZE); break;
       case '--scenario': a.scenario = v ?? 'custom'; break;
       case '--c-mode':
         if (v !== 'copy' && v !== 'zc' && v !== 'zc-pool') throw new Error(`worker: unknown --c-mode ${String(v)}`);
@@ -113,13 +122,22 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
   }
   if (required !== 15) throw new Error('worker: --mode, --size, --dst and --port are required');
   if (a.workingSet !== 0 && a.workingSet < a.size) throw new Error('worker: --working-set must be 0 or at least --size');
-  if (!a.tcp && a.size > 65507) throw new Error('worker: a UDP send carries at most 65507 bytes');
+  if (!a.tcp && a.size > MAX_UDP_SIZE) throw new Error(`worker: a UDP send carries at most ${MAX_UDP_SIZE} bytes`);
+  if (a.mode === 'gso') {
+    if (a.tcp) throw new Error('worker: gso (UDP GSO) is for UDP only');
+    if (a.segment === 0) throw new Error('worker: gso needs --segment BYTES');
+  }
+  if (a.mode === 'sendv' && a.size < 2) throw new Error('worker: sendv needs --size of at least 2 (header and body)');
+  if (a.mode === 'zc-pool' && a.workingSet > MAX_POOL_BYTES) {
+    throw new Error(`worker: zc-pool registers the working set, at most ${MAX_POOL_BYTES} bytes (one pool)`);
+  }
   return a;
 }
 
-/** The C sender's flags for the same row. */
+/** The C sender's flags for the same row (`c-ref-pool`: its zc-pool mode). */
 export function cSenderArgs(a: WorkerArgs): string[] {
-  const argv = ['--mode', a.cMode, '--size', String(a.size), '--dst', a.dst, '--port', String(a.port),
+  const mode = a.mode === 'c-ref-pool' ? 'zc-pool' : a.cMode;
+  const argv = ['--mode', mode, '--size', String(a.size), '--dst', a.dst, '--port', String(a.port),
     '--qd', String(a.qd), '--duration-ms', String(a.durationMs), '--working-set', String(a.workingSet)];
   if (a.maxSends < Number.MAX_SAFE_INTEGER) argv.push('--max-sends', String(a.maxSends));
   if (a.tcp) argv.push('--tcp');
@@ -127,40 +145,65 @@ export function cSenderArgs(a: WorkerArgs): string[] {
 }
 
 /**
+ * Writes the C sender's pattern into `b`: every 8-byte word holds its offset from the start of
+ * the region (little-endian), the bytes after the last whole word 0x33. Done before the clock
+ * starts, so every page is faulted in and the bytes are distinct.
+ */
+function fillPattern(b: Buffer): void {
+  const nWords = Math.floor(b.length / 8);
+  // fill(0) faults every page in at memset speed and zeroes the high halves; then only the low
+  // halves are written, as int32 stores while offsets fit (2 GiB). ~3x faster than word by word.
+  b.fill(0);
+  if (b.byteOffset % 4 === 0) {
+    const words = new Int32Array(b.buffer, b.byteOffset, nWords * 2);
+    const n = words.length;
+    const small = Math.min(n, 1 << 29);
+    for (let w = 0; w < small; w += 2) words[w] = w << 2;
+    const u = new Uint32Array(b.buffer, b.byteOffset, nWords * 2);
+    for (let w = small; w < n; w += 2) {
+      const off = w * 4;
+      u[w] = off % 4294967296;
+      u[w + 1] = Math.floor(off / 4294967296);
+    }
+  } else {
+    for (let off = 0; off < nWords * 8; off += 8) {
+      b.writeUInt32LE(off % 4294967296, off);
+      b.writeUInt32LE(Math.floor(off / 4294967296), off + 4);
+    }
+  }
+  b.fill(0x33, nWords * 8);
+}
+
+/**
  * The buffers a row sends: `next()` returns the next one. Hot: the same Buffer every time (zero
  * copy allows it: the kernel only reads). Cold: consecutive `size`-byte windows of a region of
- * distinct bytes (every 8-byte word holds its offset, as in the C sender), wrapping at the end.
+ * distinct bytes (fillPattern), walked in order and wrapping at the end like the C sender
+ * (floor(region / size) windows). The windows are made before the clock starts, so that no
+ * mode pays for a subarray() per send.
  */
 class Source {
-  private readonly region: Buffer;
-  private offset = 0;
-  constructor(private readonly size: number, workingSet: number) {
-    if (workingSet === 0) {
-      this.region = Buffer.allocUnsafeSlow(size);
-      this.region.fill(0x5a);
+  private readonly views: Buffer[];
+  private cursor = 0;
+  readonly hot: boolean;
+  constructor(size: number, workingSet: number) {
+    this.hot = workingSet === 0;
+    if (this.hot) {
+      const b = Buffer.allocUnsafeSlow(size);
+      b.fill(0x5a);
+      this.views = [b];
     } else {
-      this.region = Buffer.allocUnsafeSlow(workingSet);
-      // Written before the clock starts: every page is faulted in and the bytes are distinct.
-      const words = new Uint32Array(this.region.buffer, this.region.byteOffset, Math.floor(workingSet / 8) * 2);
-      for (let w = 0; w < words.length; w += 2) {
-        const off = w * 4;
-        words[w] = off % 4294967296;
-        words[w + 1] = Math.floor(off / 4294967296);
-      }
-      this.region.fill(0x33, words.length * 4);
+      const region = Buffer.allocUnsafeSlow(workingSet);
+      fillPattern(region);
+      const n = Math.floor(workingSet / size);
+      this.views = new Array<Buffer>(n);
+      for (let i = 0; i < n; i++) this.views[i] = region.subarray(i * size, (i + 1) * size);
     }
   }
 
-  get hot(): boolean {
-    return this.region.length === this.size;
-  }
-
   next(): Buffer {
-    if (this.region.length === this.size) return this.region;
-    if (this.offset + this.size > this.region.length) this.offset = 0;
-    const b = this.region.subarray(this.offset, this.offset + this.size);
-    this.offset += this.size;
-    return b;
+    const v = this.views[this.cursor]!;
+    if (++this.cursor === this.views.length) this.cursor = 0;
+    return v;
   }
 }
 
@@ -183,6 +226,7 @@ interface Pump {
 /**
  * Keeps `qd` sends in flight until the deadline or `maxSends` (or `blocked()` says wait for a
  * kick), then waits for the rest. Resolves when sending stopped and nothing is in flight.
+ * `issue()` starts one send whose completion calls done(); if it throws, nothing was started.
  */
 function runLoop(a: WorkerArgs, c: Counters, issue: () => void, blocked: () => boolean, setPump: (p: Pump) => void): Promise<void> {
   let started = 0;
@@ -204,7 +248,13 @@ function runLoop(a: WorkerArgs, c: Counters, issue: () => void, blocked: () => b
       }
       started++;
       inFlight++;
-      issue();
+      try {
+        issue();
+      } catch (e) {
+        // Refused synchronously (a bad argument, a pool buffer in the wrong state): not in flight.
+        inFlight--;
+        recordError(c, e);
+      }
     }
     if (stopped && inFlight === 0) resolveFinished();
   };
@@ -230,13 +280,19 @@ function recordError(c: Counters, e: unknown): void {
 const NOT_BLOCKED = (): boolean => false;
 const NO_PUMP: Pump = { done: () => {}, kick: () => {} };
 
-/** Node's dgram: send with a callback, to the destination given per send (like the others). */
-async function nodeUdp(a: WorkerArgs, src: Source, c: Counters): Promise<Timing> {
+async function bindUdp(a: WorkerArgs): Promise<dgram.Socket> {
   const sock = dgram.createSocket(a.dst.includes(':') ? 'udp6' : 'udp4');
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(0, () => resolve());
   });
+  return sock;
+}
+
+/** Node's dgram: send with a callback, to the destination given per send (like the others). */
+async function nodeUdp(a: WorkerArgs, c: Counters): Promise<Timing> {
+  const src = new Source(a.size, a.workingSet);
+  const sock = await bindUdp(a);
   let pump = NO_PUMP;
   const size = a.size;
   // One callback for every send.
@@ -261,7 +317,8 @@ async function nodeUdp(a: WorkerArgs, src: Source, c: Counters): Promise<Timing>
  * Node's net: write() with a callback, honouring backpressure: after write() returns false no
  * further write until 'drain'; at most `qd` write callbacks outstanding as well.
  */
-async function nodeTcp(a: WorkerArgs, src: Source, c: Counters): Promise<Timing> {
+async function nodeTcp(a: WorkerArgs, c: Counters): Promise<Timing> {
+  const src = new Source(a.size, a.workingSet);
   const sock = await connectTcp(a);
   let pump = NO_PUMP;
   let blocked = false;
@@ -289,54 +346,149 @@ async function nodeTcp(a: WorkerArgs, src: Source, c: Counters): Promise<Timing>
   return t;
 }
 
-/** uring-zc on an adopted socket: copying (zeroCopyThreshold: Infinity) or SEND_ZC. */
-async function uring(a: WorkerArgs, src: Source, c: Counters): Promise<Timing> {
-  const threshold = a.mode === 'copy' ? Infinity : 0;
-  let zs: ZeroCopySocket;
-  let closeNode: () => Promise<void>;
-  let sendOptions: { address: string; port: number } | undefined;
+/** An adopted socket on `ring`, the options object every send reuses, and how to close both. */
+interface Adopted {
+  zs: ZeroCopySocket;
+  /** undefined for TCP (a stream socket sends to its peer). */
+  opts: SendOptions | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Adopts a UDP or TCP socket with an explicit threshold and without auto-downgrade (so that the
+ * loopback and veth rows are not switched to copying sends behind the mode's back).
+ */
+async function adoptSocket(a: WorkerArgs, ring: Ring, zeroCopyThreshold: number, c: Counters): Promise<Adopted> {
+  const options = { zeroCopyThreshold, autoDowngrade: false };
   if (a.tcp) {
     const sock = await connectTcp(a);
     sock.on('error', (e) => recordError(c, e));
-    zs = adopt(sock, { zeroCopyThreshold: threshold });
-    closeNode = async () => {
-      await zs.close();
-      sock.destroy();
-    };
-  } else {
-    const sock = dgram.createSocket(a.dst.includes(':') ? 'udp6' : 'udp4');
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind(0, () => resolve());
-    });
-    zs = adopt(sock, { zeroCopyThreshold: threshold });
-    // One options object for every send: the library reads it, never keeps it.
-    sendOptions = { address: a.dst, port: a.port };
-    closeNode = async () => {
-      await zs.close();
-      await new Promise<void>((r) => sock.close(() => r()));
+    const zs = ring.adopt(sock, options);
+    return {
+      zs,
+      opts: undefined,
+      close: async () => {
+        await zs.close();
+        sock.destroy();
+      },
     };
   }
-  const before = zs.stats();
-  let pump = NO_PUMP;
-  const onOk = (r: SendResult): void => {
-    c.sends++;
-    c.bytes += r.bytes;
-    if (!r.zeroCopy) c.copied++;
-    pump.done();
+  const sock = await bindUdp(a);
+  const zs = ring.adopt(sock, options);
+  // One options object for every send: the library checks its names once per object.
+  const opts: SendOptions = a.mode === 'gso' ? { address: a.dst, port: a.port, segmentSize: a.segment } : { address: a.dst, port: a.port };
+  return {
+    zs,
+    opts,
+    close: async () => {
+      await zs.close();
+      await new Promise<void>((r) => sock.close(() => r()));
+    },
   };
-  const onErr = (e: unknown): void => {
-    recordError(c, e);
-    pump.done();
-  };
-  const opts = sendOptions;
-  const issue = opts === undefined
-    ? (): void => void zs.send(src.next()).then(onOk, onErr)
-    : (): void => void zs.send(src.next(), opts).then(onOk, onErr);
-  const t = await measure(a, c, issue, NOT_BLOCKED, (p) => (pump = p));
-  c.notifs = zs.stats().notifications - before.notifications;
-  await closeNode();
-  return t;
+}
+
+/**
+ * The uring-zc modes, on a ring of their own:
+ * - copy: every send a copying IORING_OP_SEND (zeroCopyThreshold: Infinity);
+ * - zc: every send IORING_OP_SEND_ZC from ordinary (unregistered) memory (threshold 0);
+ * - zc-pool: SEND_ZC with IORING_RECVSEND_FIXED_BUF from a registered pool (see poolSource);
+ * - sendv: sendv([header, body]), IORING_OP_SENDMSG_ZC with two iovecs: one datagram (UDP) of
+ *   `size` bytes, a header of sendvHeaderSize(size) bytes (always the same Buffer: headers are
+ *   made per message, hot in cache) and the body (hot, or walking the cold region);
+ * - gso: one SENDMSG_ZC of `size` bytes with a UDP_SEGMENT control message: ⌈size/segment⌉
+ *   datagrams per send.
+ */
+async function uring(a: WorkerArgs, c: Counters): Promise<Timing> {
+  const ring = new Ring();
+  let pool: BufferPool | undefined;
+  let s: Adopted | undefined;
+  try {
+    s = await adoptSocket(a, ring, a.mode === 'copy' ? Infinity : 0, c);
+    const { zs, opts } = s;
+    const before = zs.stats();
+    let pump = NO_PUMP;
+    // The allocation-free callback: (err, bytes, zeroCopy).
+    const onSent = (err: Error | null, bytes: number, zeroCopy: boolean): void => {
+      if (err !== null) recordError(c, err);
+      else {
+        c.sends++;
+        c.bytes += bytes;
+        if (!zeroCopy) c.copied++;
+      }
+      pump.done();
+    };
+    let issue: () => void;
+    if (a.mode === 'zc-pool') {
+      const ps = poolSource(ring, a.size, a.workingSet);
+      pool = ps.pool;
+      const views = ps.views;
+      const p = ps.pool;
+      let cursor = 0;
+      issue = (): void => {
+        // Every buffer of the pool stays ours: acquired (held) or lent to sends in flight, so any
+        // view may be sent at any time (the pool refuses a buffer that is free). A buffer whose
+        // last send has settled went back to the pool by itself; take it back (and any other
+        // freed one) before each send. This costs one empty pop when nothing was freed, and keeps
+        // the walk in address order, unlike acquire()'s LIFO order.
+        while (p.acquire() !== null);
+        const v = views[cursor]!;
+        if (++cursor === views.length) cursor = 0;
+        zs.send(v, opts, onSent);
+      };
+    } else if (a.mode === 'sendv') {
+      const header = Buffer.allocUnsafeSlow(sendvHeaderSize(a.size)).fill(0x48);
+      const body = new Source(a.size - header.length, a.workingSet);
+      // One array for every send: sendv() copies the list into its request.
+      const chunks: Buffer[] = [header, header];
+      issue = (): void => {
+        chunks[1] = body.next();
+        zs.sendv(chunks, opts, onSent);
+      };
+    } else if (a.mode === 'copy' || a.mode === 'zc' || a.mode === 'gso') {
+      const src = new Source(a.size, a.workingSet);
+      issue = (): void => {
+        zs.send(src.next(), opts, onSent);
+      };
+    } else {
+      throw new Error(`worker: mode ${a.mode} is not a uring-zc mode`);
+    }
+    const t = await measure(a, c, issue, NOT_BLOCKED, (p) => (pump = p));
+    c.notifs = zs.stats().notifications - before.notifications;
+    return t;
+  } finally {
+    await s?.close();
+    await pool?.close();
+    await ring.close();
+  }
+}
+
+/**
+ * The registered memory of a zc-pool row and the order its sends walk it.
+ * Hot: a pool of one buffer of `size` bytes, sent again while its earlier sends are in flight
+ * (each send holds it; `qd` sends of it at once), as the C sender's zc-pool hot row.
+ * Cold: the working set registered as one pool and walked in address order, `size` bytes per
+ * send, wrapping, like the other cold rows: floor(workingSet / size) windows, in buffers of
+ * `perBuf` windows each so that the pool stays within 65536 buffers (perBuf = 1 from 4 KiB up with
+ * 256 MiB). The buffers are acquired all at once, so they are all ours from the start.
+ */
+function poolSource(ring: Ring, size: number, workingSet: number): { pool: BufferPool; views: Buffer[] } {
+  const windows = workingSet === 0 ? 1 : Math.floor(workingSet / size);
+  const perBuf = Math.ceil(windows / MAX_POOL_COUNT);
+  const count = Math.floor(windows / perBuf);
+  const pool = ring.createBufferPool({ bufferSize: perBuf * size, count });
+  const bufs: Buffer[] = [];
+  for (let b = pool.acquire(); b !== null; b = pool.acquire()) bufs.push(b);
+  if (bufs.length !== count) throw new Error(`worker: acquired ${bufs.length} of the pool's ${count} buffers`);
+  bufs.sort((x, y) => x.byteOffset - y.byteOffset);
+  const first = bufs[0]!;
+  // The buffers are consecutive in one region: fill it as the C sender fills its own.
+  if (workingSet === 0) first.fill(0x5a);
+  else fillPattern(Buffer.from(first.buffer, first.byteOffset, count * perBuf * size));
+  const views: Buffer[] = [];
+  for (const b of bufs) {
+    for (let k = 0; k < perBuf; k++) views.push(perBuf === 1 ? b : b.subarray(k * size, (k + 1) * size));
+  }
+  return { pool, views };
 }
 
 function connectTcp(a: WorkerArgs): Promise<net.Socket> {
@@ -384,23 +536,18 @@ async function cRef(a: WorkerArgs): Promise<WorkerResult> {
   if (code !== 0) throw new Error(`worker: the C sender exited with status ${String(code)}`);
   const line = out.trim().split('\n').pop() ?? '';
   const r = JSON.parse(line) as WorkerResult;
-  return { ...r, mode: 'c-ref', scenario: a.scenario, workingSet: a.workingSet === 0 ? 'hot' : 'cold' };
+  return { ...r, mode: a.mode, scenario: a.scenario, workingSet: a.workingSet === 0 ? 'hot' : 'cold' };
 }
 
 export async function runWorker(a: WorkerArgs): Promise<WorkerResult> {
-  if (a.mode === 'c-ref') return cRef(a);
-  if (a.mode === 'zc-pool') {
-    // The gate the CLI checks too; the pool's send path is wired here once the library has one.
-    throw new Error(`worker: zc-pool ${zcPoolUnavailableReason() ?? 'is not wired into the bench yet (bench/worker.ts)'}`);
-  }
-  const src = new Source(a.size, a.workingSet);
+  if (a.mode === 'c-ref' || a.mode === 'c-ref-pool') return cRef(a);
   const c: Counters = { sends: 0, bytes: 0, copied: 0, notifs: 0, errors: 0, firstError: null };
-  const t = a.mode === 'node' ? await (a.tcp ? nodeTcp(a, src, c) : nodeUdp(a, src, c)) : await uring(a, src, c);
+  const t = a.mode === 'node' ? await (a.tcp ? nodeTcp(a, c) : nodeUdp(a, c)) : await uring(a, c);
   return {
     mode: a.mode,
     scenario: a.scenario,
     size: a.size,
-    workingSet: src.hot ? 'hot' : 'cold',
+    workingSet: a.workingSet === 0 ? 'hot' : 'cold',
     sends: c.sends,
     bytes: c.bytes,
     seconds: round(t.seconds, 6),

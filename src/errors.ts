@@ -13,9 +13,10 @@ export type UringZcCode =
   | 'ERR_URING_ZC_INVALID_ARG'
   | 'ERR_URING_ZC_RING_CLOSED'
   | 'ERR_URING_ZC_SOCKET_CLOSED'
+  | 'ERR_URING_ZC_POOL_CLOSED'
   | 'ERR_URING_ZC_INVALID_STATE'
   | 'ERR_URING_ZC_UNSUPPORTED'
-  | 'ERR_URING_ZC_ABORTED';
+  | 'ABORT_ERR';
 
 /** Base class of every error thrown or rejected by uring-zc. */
 export class UringZcError extends Error {
@@ -66,9 +67,21 @@ export class UringZcSystemError extends UringZcError {
   }
 }
 
+/**
+ * Where Linux gives one number two names, the one the kernel's own messages and man pages use
+ * (os.constants.errno lists ENOTSUP before EOPNOTSUPP).
+ */
+const PREFERRED_NAME: Record<number, string> = {
+  [os.constants.errno.EOPNOTSUPP]: 'EOPNOTSUPP',
+  [os.constants.errno.EAGAIN]: 'EAGAIN',
+  [os.constants.errno.EDEADLK]: 'EDEADLK',
+};
+
 /** The errno name of a (negative or positive) errno number, e.g. -32 -> 'EPIPE'. */
 export function errnoName(errno: number): string {
   const n = Math.abs(errno);
+  const preferred = PREFERRED_NAME[n];
+  if (preferred !== undefined) return preferred;
   for (const [name, value] of Object.entries(os.constants.errno)) {
     if (value === n) return name;
   }

@@ -264,6 +264,7 @@ export class BufferPool {
 
   /** @internal Throws unless buffer `i` may be sent (acquired, or already in flight). */
   checkLendable(i: number): void {
+    if (this.closing) throw poolClosedError();
     if (this.state[i] === FREE) {
       throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'this pool buffer is not acquired (it was released or returned at a notification): acquire() it again');
     }

@@ -15,7 +15,9 @@ import { prepCancel } from './sqe.js';
 import { BufferPool, BufferTable, type BufferPoolOptions } from './pool.js';
 import { adoptOn, type Adoptable, type AdoptOptions, type ZeroCopySocket } from './socket.js';
 import {
+  IORING_ASYNC_CANCEL_ALL,
   IORING_ASYNC_CANCEL_ANY,
+  IORING_ASYNC_CANCEL_FD,
   IORING_ENTER_GETEVENTS,
   IORING_FEAT_EXT_ARG,
   IORING_SETUP_COOP_TASKRUN,
@@ -247,7 +249,7 @@ export class Ring {
   private readonly deferTaskrun: boolean;
   /** @internal True from close() on: no new request is accepted. */
   closing = false;
-  private readonly sockets = new Set<{ close(): Promise<void> }>();
+  private readonly sockets = new Set<{ destroy(): Promise<void> }>();
   private readonly pools = new Set<BufferPool>();
   private bufferTable: BufferTable | undefined;
   private closedFlag = false;
@@ -313,12 +315,12 @@ export class Ring {
   }
 
   /** @internal Sockets adopted on this ring are closed with it. */
-  track(sock: { close(): Promise<void> }): void {
+  track(sock: { destroy(): Promise<void> }): void {
     this.sockets.add(sock);
   }
 
   /** @internal */
-  untrack(sock: { close(): Promise<void> }): void {
+  untrack(sock: { destroy(): Promise<void> }): void {
     this.sockets.delete(sock);
   }
 
@@ -348,6 +350,26 @@ export class Ring {
       queueMicrotask(this.flushBound);
     }
     if (!this.pollRefd) this.setRef(true);
+  }
+
+  /**
+   * @internal Cancels every request on `fd` (IORING_OP_ASYNC_CANCEL, by fd, all). Its own CQE
+   * carries nothing; the cancelled requests complete with -ECANCELED (and their notifications).
+   */
+  cancelFd(fd: number): void {
+    if (this.closedFlag) return;
+    let o = this.mem.nextSqe();
+    if (o < 0) {
+      this.submit();
+      o = this.mem.nextSqe();
+      if (o < 0) return; // the kernel holds a full SQ: nothing to cancel can be waiting on us
+    }
+    prepCancel(this.mem.sqes, o, fd, IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL, UD_INTERNAL);
+    this.mem.advance();
+    if (!this.inPump && !this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushBound);
+    }
   }
 
   /** Gives `op` a slot and its SQE; false when there is no free slot. */
@@ -452,7 +474,7 @@ export class Ring {
     this.backlog.length = 0;
     this.backlogHead = 0;
     for (const op of pending) op.abandon(ringClosedError());
-    for (const sock of [...this.sockets]) void sock.close();
+    for (const sock of [...this.sockets]) void sock.destroy();
     for (const pool of [...this.pools]) void pool.close();
     if (this.inFlight > 0) {
       const o = this.mem.nextSqe();

@@ -7,12 +7,14 @@
  * Buffer is never handed back while the kernel may still read it.
  */
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { EventEmitter } from 'node:events';
 import { addressOf, baseAddress } from './buffers.js';
 import { encodeSockaddr } from './address.js';
 import {
   memlockHint,
+  ringClosedError,
   socketClosedError,
   UringZcArgumentError,
   UringZcStateError,
@@ -338,6 +340,9 @@ export class ZeroCopySocket {
   private active: SendRequest | null = null;
   private failure: UringZcSystemError | null = null;
   private pending = 0;
+  /** Sends that may still submit a kernel request (no final result CQE yet): they need the fd. */
+  private undone = 0;
+  private fdClosed = false;
   private closing = false;
   private closedFlag = false;
   private closePromise: Promise<void> | undefined;
@@ -369,8 +374,8 @@ export class ZeroCopySocket {
     this.autoDowngrade = options.autoDowngrade ?? true;
     this.node = node;
     if (node) {
-      // Node closed its socket: accept no more sends, release our duplicate once all settle.
-      this.onNodeClose = () => void this.close();
+      // Node closed its socket: accept no more sends, cancel ours, close our duplicate.
+      this.onNodeClose = () => void this.destroy();
       node.once('close', this.onNodeClose);
     }
     ring.track(this);
@@ -529,6 +534,12 @@ export class ZeroCopySocket {
     } else if (auto && zc && this.downgraded) {
       zc = ++this.downgradedSends % REPROBE_EVERY === 0;
     }
+    if (zc && !this.stream && pagesSpanned(addrs, list) > maxSkbFrags()) {
+      // A zero-copy datagram references user pages as skb fragments, at most
+      // net.core.max_skb_frags of them (17 by default): more is EMSGSIZE. Copy such a datagram.
+      zc = false;
+      auto = false;
+    }
     const req = new SendRequest(this, null, 0, len, zc, auto, dest, dest === null ? 0 : this.lastDestAddr);
     req.chunks = list;
     req.chunkAddrs = addrs;
@@ -540,7 +551,7 @@ export class ZeroCopySocket {
         req.leases.push(pools[i]!, slots[i]!);
       }
       const p0 = pools[0]!;
-      if (pools.length === list.length && pools.every((p) => p === p0) && p0.ring === this.ring && capabilities().sendmsgZcFixed) {
+      if (zc && pools.length === list.length && pools.every((p) => p === p0) && p0.ring === this.ring && capabilities().sendmsgZcFixed) {
         req.fixedIndex = p0.index;
       }
     }
@@ -569,6 +580,21 @@ export class ZeroCopySocket {
     this.lastPool = undefined;
     this.maybeFinishClose();
     return this.closePromise;
+  }
+
+  /**
+   * Closes at once: sends not yet in the kernel reject (ERR_URING_ZC_SOCKET_CLOSED), sends in the
+   * kernel are cancelled (IORING_OP_ASYNC_CANCEL on this fd: they reject ECANCELED unless already
+   * done), and the descriptor is closed as soon as no request uses it. Resolves, like close(),
+   * once every Buffer has been released: for data the kernel had already queued on a TCP socket
+   * that is when it is acknowledged, or dropped when the connection is reset or closed.
+   * Called automatically when the adopted Node socket emits 'close'.
+   */
+  destroy(): Promise<void> {
+    const p = this.close();
+    if (this.queueHead < this.queue.length) this.failQueued(this.ring.closing ? ringClosedError() : socketClosedError());
+    if (this.undone > 0 && !this.fdClosed) this.ring.cancelFd(this.fd);
+    return p;
   }
 
   private destination(options: SendOptions): Buffer {
@@ -605,7 +631,7 @@ export class ZeroCopySocket {
       });
     }
     if (this.closing || this.failure !== null) {
-      req.err = this.closing ? socketClosedError() : this.failure!.again();
+      req.err = this.ring.closing ? ringClosedError() : this.closing ? socketClosedError() : this.failure!.again();
       req.done = true;
       this.pending++;
       // Settle asynchronously, as every other outcome: a callback never runs inside send().
@@ -613,6 +639,7 @@ export class ZeroCopySocket {
       return promise;
     }
     this.pending++;
+    this.undone++;
     if (!this.stream) {
       req.open++;
       this.ring.queue(req);
@@ -631,9 +658,10 @@ export class ZeroCopySocket {
   private attachMsg(req: SendRequest, skip: number): void {
     const parts = req.chunks ?? [req.buf!];
     const addrs = req.chunkAddrs ?? [req.addr];
+    // Skip the chunks (empty ones included) that are wholly before byte `skip`.
     let first = 0;
     let firstOffset = skip;
-    while (first < parts.length && firstOffset >= parts[first]!.byteLength && parts[first]!.byteLength > 0) {
+    while (first < parts.length - 1 && firstOffset >= parts[first]!.byteLength) {
       firstOffset -= parts[first]!.byteLength;
       first++;
     }
@@ -696,7 +724,13 @@ export class ZeroCopySocket {
 
   /** @internal No further kernel request will be made for `req`: the stream may move on. */
   onSendDone(req: SendRequest): void {
-    if (!this.stream || this.active !== req) return;
+    this.undone--;
+    if (this.stream && this.active === req) this.nextInStream(req);
+    if (this.closing) this.maybeFinishClose();
+  }
+
+  /** The stream's request in the kernel is done: start the next, or stop after a failure. */
+  private nextInStream(req: SendRequest): void {
     this.active = null;
     if (req.err !== null && req.err instanceof UringZcSystemError) {
       // The stream is broken at an unknown byte: nothing after it may be sent.
@@ -727,6 +761,7 @@ export class ZeroCopySocket {
     for (const r of rest) {
       r.err = err ?? this.failure!.again();
       r.done = true;
+      this.undone--;
       this.settle(r);
     }
   }
@@ -790,12 +825,43 @@ export class ZeroCopySocket {
   }
 
   private maybeFinishClose(): void {
-    if (!this.closing || this.closedFlag || this.pending > 0) return;
-    this.closedFlag = true;
-    native.close(this.fd);
-    this.ring.untrack(this);
-    this.resolveClose?.();
+    if (!this.closing || this.closedFlag) return;
+    // The descriptor goes as soon as no request will use it: in-flight notifications need the
+    // Buffers (held in their requests), not the fd, and a socket whose last descriptor closes can
+    // finally drop (or flush) the data the kernel still holds.
+    if (!this.fdClosed && this.undone === 0 && this.active === null && this.queueHead === this.queue.length) {
+      this.fdClosed = true;
+      native.close(this.fd);
+    }
+    if (this.fdClosed && this.pending === 0) {
+      this.closedFlag = true;
+      this.ring.untrack(this);
+      this.resolveClose?.();
+    }
   }
+}
+
+/** Pages touched by the chunks (each chunk's first to last page). */
+function pagesSpanned(addrs: readonly number[], parts: readonly Uint8Array[]): number {
+  let pages = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const len = parts[i]!.byteLength;
+    if (len > 0) pages += Math.floor((addrs[i]! + len - 1) / 4096) - Math.floor(addrs[i]! / 4096) + 1;
+  }
+  return pages;
+}
+
+let maxFrags: number | undefined;
+/** net.core.max_skb_frags of this network namespace (read once; 17 when unreadable). */
+function maxSkbFrags(): number {
+  if (maxFrags === undefined) {
+    try {
+      maxFrags = Number(readFileSync('/proc/sys/net/core/max_skb_frags', 'utf8').trim()) || 17;
+    } catch {
+      maxFrags = 17;
+    }
+  }
+  return maxFrags;
 }
 
 /** Checks send() option names without allocating (send() is the hot path). */

@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
+import { parseBenchOptions } from '../bench/args.js';
 import { netnsUnavailableReason } from '../bench/netns.js';
+import { formatSweep } from '../bench/report.js';
+import { makeSweep, type Row } from '../bench/run.js';
 
 const CLI = fileURLToPath(new URL('../bench/cli.js', import.meta.url));
 
@@ -49,9 +52,10 @@ function namespacesOf(pid: number): string[] {
 }
 
 const netnsReason = netnsUnavailableReason();
+const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'c-ref', 'c-ref-pool'];
 
 /** Checks every documented field of a `--json` report and returns it. */
-function checkReport(text: string): { rows: Array<Record<string, unknown>>; skipped: Array<Record<string, unknown>> } {
+function checkReport(text: string): { rows: Array<Record<string, unknown>>; skipped: Array<Record<string, unknown>>; sweep: Record<string, unknown> | null } {
   const r = JSON.parse(text) as Record<string, unknown>;
   assert.equal(r['version'], 1);
   const machine = r['machine'] as Record<string, unknown>;
@@ -60,16 +64,18 @@ function checkReport(text: string): { rows: Array<Record<string, unknown>>; skip
   assert.equal(typeof machine['cpus'], 'number');
   assert.equal(typeof machine['cpuModel'], 'string');
   const options = r['options'] as Record<string, unknown>;
-  for (const k of ['scenarios', 'sizes', 'modes', 'workingSets']) assert.ok(Array.isArray(options[k]), `options.${k}`);
-  for (const k of ['workingSetSize', 'durationMs', 'rounds', 'qd', 'maxSends']) assert.equal(typeof options[k], 'number', `options.${k}`);
+  for (const k of ['scenarios', 'sizes', 'modes', 'workingSets', 'coldSizes']) assert.ok(Array.isArray(options[k]), `options.${k}`);
+  for (const k of ['workingSetSize', 'durationMs', 'rounds', 'qd', 'maxSends', 'gsoSegment']) assert.equal(typeof options[k], 'number', `options.${k}`);
   assert.equal(typeof options['cRefMode'], 'string');
   assert.equal(typeof options['quick'], 'boolean');
+  assert.equal(typeof options['sweep'], 'boolean');
+  assert.ok(r['sweep'] === null || typeof r['sweep'] === 'object', 'sweep is an object or null');
   assert.ok(Array.isArray(r['rows']));
   assert.ok(Array.isArray(r['skipped']));
   const rows = r['rows'] as Array<Record<string, unknown>>;
   for (const row of rows) {
     assert.ok(['udp-sink', 'tcp-loopback', 'tcp-veth'].includes(row['scenario'] as string), `scenario ${String(row['scenario'])}`);
-    assert.ok(['node', 'copy', 'zc', 'zc-pool', 'c-ref'].includes(row['mode'] as string), `mode ${String(row['mode'])}`);
+    assert.ok(MODES.includes(row['mode'] as string), `mode ${String(row['mode'])}`);
     assert.ok(Number.isInteger(row['size']) && (row['size'] as number) > 0);
     assert.ok(row['workingSet'] === 'hot' || row['workingSet'] === 'cold');
     for (const k of ['gbps', 'gbpsMin', 'gbpsMax', 'sendsPerSec', 'copiedShare', 'errors']) {
@@ -78,9 +84,12 @@ function checkReport(text: string): { rows: Array<Record<string, unknown>>; skip
     }
     assert.ok((row['gbpsMin'] as number) <= (row['gbps'] as number) && (row['gbps'] as number) <= (row['gbpsMax'] as number));
     assert.ok((row['copiedShare'] as number) <= 1);
-    for (const k of ['cpuSecPerGB', 'vsNode', 'vsCRef']) {
+    for (const k of ['cpuSecPerGB', 'vsNode', 'vsCRef', 'vsCRefPool', 'datagramsPerSec', 'segmentSize']) {
       assert.ok(row[k] === null || typeof row[k] === 'number', `${k} is a number or null`);
     }
+    // UDP rows count datagrams (a gso send carries several), TCP rows do not.
+    assert.equal(row['datagramsPerSec'] === null, (row['scenario'] as string).startsWith('tcp'), 'datagramsPerSec is null exactly for TCP');
+    assert.equal(row['segmentSize'] === null, row['mode'] !== 'gso', 'segmentSize is set exactly for gso rows');
     assert.ok(row['firstError'] === null || typeof row['firstError'] === 'string');
     const rounds = row['rounds'] as Array<Record<string, unknown>>;
     assert.ok(Array.isArray(rounds) && rounds.length >= 1);
@@ -96,7 +105,7 @@ function checkReport(text: string): { rows: Array<Record<string, unknown>>; skip
     assert.equal(typeof s['what'], 'string');
     assert.equal(typeof s['reason'], 'string');
   }
-  return { rows, skipped };
+  return { rows, skipped, sweep: r['sweep'] as Record<string, unknown> | null };
 }
 
 describe('uring-zc bench: command line', () => {
@@ -109,6 +118,10 @@ describe('uring-zc bench: command line', () => {
     ['a bad duration', ['bench', '--duration', 'soon'], /--duration/],
     ['a bad working set', ['bench', '--working-set', 'warm'], /--working-set/],
     ['a working set smaller than a send', ['bench', '--working-set', 'cold', '--working-set-size', '1k', '--sizes', '16k'], /--working-set-size/],
+    ['--cold-sizes outside --sizes', ['bench', '--sizes', '4k,16k', '--cold-sizes', '32k'], /--cold-sizes.*32k/],
+    ['--cold-sizes with a hot working set', ['bench', '--working-set', 'hot', '--cold-sizes', '16k'], /--cold-sizes/],
+    ['a zero GSO segment', ['bench', '--gso-segment', '0'], /--gso-segment/],
+    ['--sweep with --sizes', ['bench', '--sweep', '--sizes', '1k'], /--sweep.*--sizes/],
     ['an unknown command', ['benchmark'], /benchmark/],
   ];
   for (const [what, args, message] of bad) {
@@ -137,6 +150,44 @@ describe('uring-zc bench: command line', () => {
   });
 });
 
+describe('uring-zc bench: options and the sweep summary', () => {
+  test('the default run: 4k, 16k and 60000 hot, 60000 cold, six modes', () => {
+    const o = parseBenchOptions([]);
+    assert.deepEqual(o.sizes, [4096, 16384, 60000]);
+    assert.deepEqual(o.workingSets, ['hot', 'cold']);
+    assert.deepEqual(o.coldSizes, [60000]);
+    assert.deepEqual(o.modes, ['node', 'copy', 'zc', 'zc-pool', 'c-ref', 'c-ref-pool']);
+    // Explicit sizes measure hot only unless asked; --working-set both measures every size cold.
+    assert.deepEqual(parseBenchOptions(['--sizes', '1k']).coldSizes, []);
+    assert.deepEqual(parseBenchOptions(['--sizes', '1k,2k', '--working-set', 'both']).coldSizes, [1024, 2048]);
+  });
+
+  test('--sweep: copy, zc and zc-pool at 1k..64k (65507 on UDP), hot and cold', () => {
+    const o = parseBenchOptions(['--sweep', '--quick']);
+    assert.deepEqual(o.sizes, [1024, 2048, 4096, 8192, 16384, 32768, 65507]);
+    assert.deepEqual(o.modes, ['copy', 'zc', 'zc-pool']);
+    assert.deepEqual(o.coldSizes, o.sizes);
+    assert.equal(parseBenchOptions(['--sweep', '--scenario', 'tcp-loopback']).sizes.at(-1), 65536);
+  });
+
+  test('the sweep summary names the winner per size and the crossover', () => {
+    const o = parseBenchOptions(['--sweep', '--working-set', 'hot']);
+    const gbps: Record<string, number[]> = {
+      copy: [1, 2, 3, 4, 5, 6, 7],
+      zc: [0.5, 1.5, 2.5, 3.5, 6, 8, 10],
+      'zc-pool': [0.9, 2.1, 3.5, 5, 7, 9, 12],
+    };
+    const rows = o.sizes.flatMap((size, i) => o.modes.map((mode) => ({ scenario: 'udp-sink', mode, size, workingSet: 'hot', gbps: gbps[mode]![i]! }) as unknown as Row));
+    const sw = makeSweep(rows, o)!;
+    assert.deepEqual(sw.crossover['hot'], { zc: 16384, 'zc-pool': 2048 });
+    assert.equal(sw.entries.find((e) => e.size === 1024)!.winner, 'copy');
+    assert.equal(sw.entries.find((e) => e.size === 65507)!.winner, 'zc-pool');
+    const text = formatSweep(sw).join('\n');
+    assert.match(text, /crossover copy→zc at 16 KB \(hot\)/);
+    assert.match(text, /crossover copy→zc-pool at 2 KB \(hot\)/);
+  });
+});
+
 describe('uring-zc bench: short runs', () => {
   test('tcp-loopback --quick --json completes with rows in the documented shape', { timeout: 40_000 }, async () => {
     const r = await cli(['bench', '--scenario', 'tcp-loopback', '--sizes', '16k', '--modes', 'node,copy,zc,c-ref', '--quick', '--json']);
@@ -147,21 +198,58 @@ describe('uring-zc bench: short runs', () => {
     assert.match(r.stderr, /tcp-loopback\s+zc\s+16k\s+hot/);
   });
 
-  test('udp-sink and tcp-veth --quick --json complete and remove their namespaces', {
+  test('tcp-loopback zc-pool and sendv, hot and cold, complete in the documented shape', { timeout: 40_000 }, async () => {
+    // A 4 MiB cold region fits the usual 8 MiB RLIMIT_MEMLOCK, so this runs without root too.
+    const r = await cli(['bench', '--scenario', 'tcp-loopback', '--sizes', '16k', '--modes', 'zc-pool,sendv,gso', '--working-set', 'both',
+      '--working-set-size', '4m', '--quick', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const { rows, skipped } = checkReport(r.stdout);
+    assert.deepEqual(rows.map((x) => `${String(x['mode'])} ${String(x['workingSet'])}`), ['zc-pool hot', 'sendv hot', 'zc-pool cold', 'sendv cold']);
+    for (const x of rows) assert.equal(x['errors'], 0, JSON.stringify(x));
+    // GSO is UDP only: skipped on TCP with the reason.
+    assert.ok(skipped.some((s) => /gso/.test(s['what'] as string) && /UDP/.test(s['reason'] as string)));
+  });
+
+  test('udp-sink and tcp-veth --quick --json run every mode and remove their namespaces', {
+    timeout: 90_000,
+    skip: netnsReason ?? false,
+  }, async () => {
+    const r = await cli(['bench', '--scenario', 'udp-sink,tcp-veth', '--sizes', '16k', '--modes', MODES.join(','), '--quick', '--json'], 80_000);
+    assert.equal(r.code, 0, r.stderr);
+    const { rows, skipped } = checkReport(r.stdout);
+    assert.deepEqual(rows.filter((x) => x['scenario'] === 'udp-sink').map((x) => x['mode']), MODES);
+    assert.deepEqual(rows.filter((x) => x['scenario'] === 'tcp-veth').map((x) => x['mode']), MODES.filter((m) => m !== 'gso'));
+    assert.ok(skipped.some((s) => s['what'] === 'tcp-veth gso 16k hot'));
+    const udp = (mode: string): Record<string, unknown> => rows.find((x) => x['scenario'] === 'udp-sink' && x['mode'] === mode)!;
+    // The sink does not copy: zero copy shows, also from registered buffers and through sendv.
+    for (const m of ['zc', 'zc-pool', 'sendv', 'c-ref-pool']) assert.equal(udp(m)['copiedShare'], 0, m);
+    // 16384 bytes in 1472-byte datagrams: 12 per send.
+    assert.equal(udp('gso')['segmentSize'], 1472);
+    assert.equal(udp('gso')['datagramsPerSec'], (udp('gso')['sendsPerSec'] as number) * 12);
+    assert.equal(udp('zc')['datagramsPerSec'], udp('zc')['sendsPerSec']);
+    for (const x of rows) {
+      assert.equal(typeof x['vsCRefPool'], 'number', 'every row has a c-ref-pool row to compare with');
+      if (x['mode'] === 'c-ref-pool') assert.equal(x['vsCRefPool'], 1);
+    }
+    assert.deepEqual(namespacesOf(r.pid), []);
+  });
+
+  test('the default cold rows: udp-sink zc-pool and c-ref-pool walk a 256 MiB working set', {
     timeout: 60_000,
     skip: netnsReason ?? false,
   }, async () => {
-    const r = await cli(['bench', '--scenario', 'udp-sink,tcp-veth', '--sizes', '16k', '--modes', 'node,copy,zc,zc-pool,c-ref', '--quick', '--json'], 50_000);
+    const r = await cli(['bench', '--sizes', '60000', '--cold-sizes', '60000', '--modes', 'node,zc-pool,c-ref-pool', '--quick', '--json'], 50_000);
     assert.equal(r.code, 0, r.stderr);
-    const { rows, skipped } = checkReport(r.stdout);
-    for (const sc of ['udp-sink', 'tcp-veth']) {
-      const modes = rows.filter((x) => x['scenario'] === sc).map((x) => x['mode']).filter((m) => m !== 'zc-pool');
-      assert.deepEqual(modes, ['node', 'copy', 'zc', 'c-ref'], sc);
-    }
-    // zc-pool is listed and skipped with the reason until the library has registered buffer pools.
-    const pool = skipped.find((s) => s['what'] === 'mode zc-pool');
-    if (pool !== undefined) assert.match(pool['reason'] as string, /registered buffer pools/);
-    assert.deepEqual(namespacesOf(r.pid), []);
+    const { rows } = checkReport(r.stdout);
+    assert.deepEqual(rows.map((x) => `${String(x['mode'])} ${String(x['workingSet'])}`),
+      ['node hot', 'zc-pool hot', 'c-ref-pool hot', 'node cold', 'zc-pool cold', 'c-ref-pool cold']);
+    const pool = rows.find((x) => x['mode'] === 'zc-pool' && x['workingSet'] === 'cold')!;
+    assert.equal(pool['errors'], 0);
+    assert.equal(typeof pool['vsNode'], 'number');
+    assert.equal(typeof pool['vsCRefPool'], 'number');
+    // The table prints the headline ratios.
+    assert.match(r.stderr, /zc-pool vs node: .*60000 cold/);
+    assert.match(r.stderr, /zc-pool vs c-ref-pool: .*60000 cold/);
   });
 
   test('refuses rows measured for less than 0.2 s and says so', { timeout: 30_000 }, async () => {

@@ -1,0 +1,48 @@
+/** Capability gates and small async utilities shared by the test files. */
+import { capabilities } from '../../src/index.js';
+
+/**
+ * Why zero-copy sends cannot be tested here (io_uring blocked, kernel too old), or null.
+ * Tests skip with this reason; they never skip because a send failed.
+ */
+export function zeroCopyUnavailableReason(): string | null {
+  const caps = capabilities();
+  if (!caps.ioUring || !caps.sendZc) return caps.reason ?? 'io_uring SEND_ZC is not available';
+  if (!caps.reportUsage) return 'IORING_SEND_ZC_REPORT_USAGE is not available (Linux 6.2+): zeroCopy cannot be reported';
+  return null;
+}
+
+/** Lets the event loop run `n` times (I/O callbacks included). */
+export async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/** `p`, or a rejection after `ms` naming `what`. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How a promise settled, without throwing. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+export function outcome<T>(p: Promise<T>): Promise<Outcome<T>> {
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
+/** The `code` of an error-like value (undefined when there is none). */
+export function codeOf(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
+}

@@ -1,0 +1,41 @@
+/**
+ * Runs inside namespace a of a veth pair (spawned by test/pool.test.ts): connects to host:port,
+ * adopts the socket on its own Ring, and sends the block stream (pool-helpers.ts) from a buffer
+ * pool, refilling each buffer as it comes back. Prints one JSON line: the run report and the
+ * socket's and pool's counters after every send settled.
+ *
+ * argv: host port seed bufferSize count minBytes
+ */
+import net from 'node:net';
+import { once } from 'node:events';
+import { Ring } from '../../src/index.js';
+import { plan, sendFromPool } from './pool-helpers.js';
+
+async function main(): Promise<void> {
+  const [host, portText, seedText, sizeText, countText, minText] = process.argv.slice(2);
+  if (host === undefined || portText === undefined || seedText === undefined || sizeText === undefined || countText === undefined || minText === undefined) {
+    throw new Error('usage: pool-sender host port seed bufferSize count minBytes');
+  }
+  const seed = Number(seedText);
+  const bufferSize = Number(sizeText);
+  const ring = new Ring();
+  const pool = ring.createBufferPool({ bufferSize, count: Number(countText) });
+  const sock = net.connect({ host, port: Number(portText) });
+  await once(sock, 'connect');
+  sock.resume(); // read the receiver's end of stream
+  const zs = ring.adopt(sock);
+  const report = await sendFromPool(zs, pool, seed, plan(seed, bufferSize, Number(minText)));
+  const stats = zs.stats();
+  const poolStats = pool.stats();
+  await zs.close();
+  sock.end();
+  await once(sock, 'close');
+  await pool.close();
+  await ring.close();
+  process.stdout.write(`${JSON.stringify({ report, stats, poolStats })}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`pool-sender: ${String((e as Error)?.stack ?? e)}\n`);
+  process.exitCode = 1;
+});

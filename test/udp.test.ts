@@ -1,0 +1,189 @@
+/**
+ * UDP: datagrams over loopback (IPv4 and IPv6, per-send destination on an unconnected socket, and
+ * a connected socket without one) arrive intact and report `zeroCopy: false` (local delivery
+ * copies); datagrams into the IFB sink namespace report `zeroCopy: true`.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, test } from 'node:test';
+import type dgram from 'node:dgram';
+import { adopt, type SendResult, type ZeroCopySocket } from '../src/index.js';
+import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../bench/netns.js';
+import { datagram } from './helpers/data.js';
+import { zeroCopyUnavailableReason } from './helpers/env.js';
+import { boundUdp, closeDgram, udpReceiver, type UdpReceiver } from './helpers/net.js';
+
+const skipReason = zeroCopyUnavailableReason();
+const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
+
+/** Sizes up to the largest IPv4 UDP payload (65535 - 20 - 8). */
+const SIZES = [1, 2, 100, 1472, 1473, 4096, 9000, 16384, 32768, 65507];
+
+/**
+ * Sends `count` seeded datagrams, in batches small enough for the receivers' buffers, each to
+ * `target(seq)`. Waits for each batch to arrive before the next, so that loopback never drops.
+ */
+async function sendBatches(
+  zs: ZeroCopySocket,
+  count: number,
+  sizeOf: (seq: number) => number,
+  target: (seq: number) => { rx: UdpReceiver; dest: { address: string; port: number } | undefined },
+): Promise<SendResult[]> {
+  const results: SendResult[] = [];
+  const batch = 16;
+  for (let start = 0; start < count; start += batch) {
+    const end = Math.min(count, start + batch);
+    const expectAt = new Map<UdpReceiver, number>();
+    const promises: Promise<SendResult>[] = [];
+    for (let seq = start; seq < end; seq++) {
+      const { rx, dest } = target(seq);
+      expectAt.set(rx, (expectAt.get(rx) ?? rx.messages.length) + 1);
+      promises.push(dest === undefined ? zs.send(datagram(seq, sizeOf(seq))) : zs.send(datagram(seq, sizeOf(seq)), dest));
+    }
+    results.push(...(await Promise.all(promises)));
+    for (const [rx, n] of expectAt) await rx.waitFor(n, 10_000);
+  }
+  return results;
+}
+
+/** Every datagram `rx` got is intact, came from `from`, and the set of sequence numbers is `seqs`. */
+function checkReceived(rx: UdpReceiver, seqs: number[], sizeOf: (seq: number) => number, fromPort: number): void {
+  assert.equal(rx.messages.length, seqs.length, 'datagram count');
+  const got = new Set<number>();
+  for (const m of rx.messages) {
+    assert.ok(m.data.length >= 1);
+    // A 1-3 byte datagram carries no sequence number: take the first unseen one it matches.
+    const seq =
+      m.data.length >= 4
+        ? m.data.readUInt32BE(0)
+        : seqs.find((s) => !got.has(s) && sizeOf(s) === m.data.length && datagram(s, sizeOf(s)).equals(m.data));
+    assert.ok(seq !== undefined && seqs.includes(seq), `unexpected datagram #${seq} (${m.data.length} bytes)`);
+    assert.ok(!got.has(seq), `datagram #${seq} twice`);
+    got.add(seq);
+    assert.equal(m.data.length, sizeOf(seq), `datagram #${seq} length`);
+    assert.ok(m.data.equals(datagram(seq, sizeOf(seq))), `datagram #${seq} content`);
+    assert.equal(m.port, fromPort, `datagram #${seq} source port is the adopted socket's`);
+  }
+}
+
+function checkResults(results: SendResult[], sizeOf: (seq: number) => number): void {
+  results.forEach((r, seq) => assert.deepEqual(r, { bytes: sizeOf(seq), zeroCopy: false }, `send #${seq}`));
+}
+
+for (const type of ['udp4', 'udp6'] as const) {
+  const host = type === 'udp4' ? '127.0.0.1' : '::1';
+  const maxPayload = type === 'udp4' ? 65507 : 65527;
+
+  test(`${type}: per-send destinations on an unconnected socket arrive intact, zeroCopy false`, opts(30_000), async () => {
+    const rxA = await udpReceiver(type);
+    const rxB = await udpReceiver(type);
+    const sock = await boundUdp(type);
+    const zs = adopt(sock);
+    try {
+      const count = 60;
+      const sizeOf = (seq: number): number => (seq === count - 1 ? maxPayload : SIZES[seq % SIZES.length]!);
+      // Alternate destinations in runs of different lengths: the destination must follow each send.
+      const toA = (seq: number): boolean => seq % 5 < 3;
+      const results = await sendBatches(zs, count, sizeOf, (seq) => {
+        const rx = toA(seq) ? rxA : rxB;
+        return { rx, dest: { address: host, port: rx.port } };
+      });
+      checkResults(results, sizeOf);
+      const seqs = Array.from({ length: count }, (_, i) => i);
+      checkReceived(rxA, seqs.filter(toA), sizeOf, sock.address().port);
+      checkReceived(rxB, seqs.filter((s) => !toA(s)), sizeOf, sock.address().port);
+      const total = seqs.reduce((a, s) => a + sizeOf(s), 0);
+      const { sends, bytes, zeroCopied, copied, errors, inFlight } = zs.stats();
+      assert.deepEqual({ sends, bytes, zeroCopied, copied, errors, inFlight }, { sends: count, bytes: total, zeroCopied: 0, copied: count, errors: 0, inFlight: 0 });
+    } finally {
+      await zs.close();
+      await closeDgram(sock);
+      await rxA.close();
+      await rxB.close();
+    }
+  });
+
+  test(`${type}: a connected socket sends without an address, intact, zeroCopy false`, opts(30_000), async () => {
+    const rx = await udpReceiver(type);
+    const sock = await boundUdp(type);
+    sock.connect(rx.port, host);
+    await once(sock, 'connect');
+    const zs = adopt(sock);
+    try {
+      const count = 40;
+      const sizeOf = (seq: number): number => SIZES[(seq * 7) % SIZES.length]!;
+      const results = await sendBatches(zs, count, sizeOf, () => ({ rx, dest: undefined }));
+      checkResults(results, sizeOf);
+      checkReceived(rx, Array.from({ length: count }, (_, i) => i), sizeOf, sock.address().port);
+      assert.equal(zs.stats().sends, count);
+      assert.equal(zs.stats().copied, count);
+      assert.equal(zs.stats().inFlight, 0);
+    } finally {
+      await zs.close();
+      await closeDgram(sock as dgram.Socket);
+      await rx.close();
+    }
+  });
+}
+
+/** Reads a child's stdout to the end, with its exit code. */
+function collect(child: ReturnType<SinkNamespace['spawn']>): Promise<{ code: number | null; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+let sink: SinkNamespace | undefined;
+after(() => {
+  sink?.dispose();
+  sink = undefined;
+});
+
+test('udp4 into the IFB sink namespace: every datagram is sent with zeroCopy true', { timeout: 60_000 }, async (t) => {
+  const nsReason = netnsUnavailableReason();
+  if (nsReason !== null) {
+    t.skip(nsReason);
+    return;
+  }
+  if (skipReason !== null) {
+    t.skip(skipReason);
+    return;
+  }
+  sink = createSink();
+  const specs = ['1024:4', '4096:4', '16384:4', '61440:4'];
+  try {
+    // The sends must start inside the namespace: the child process adopts and sends there.
+    const child = sink.spawn([process.execPath, 'dist/test/helpers/sink-sender.js', sink.destination, '9', ...specs], {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+    const { code, out, err } = await collect(child).finally(() => clearTimeout(timer));
+    assert.equal(code, 0, `sink-sender exited with ${code}: ${err}`);
+    const report = JSON.parse(out.trim()) as {
+      rows: { size: number; bytes?: number; zeroCopy?: boolean; code?: string }[];
+      stats: { sends: number; zeroCopied: number; copied: number; errors: number; inFlight: number; notifications: number };
+    };
+    const sizes = specs.flatMap((s) => {
+      const [size, n] = s.split(':').map(Number);
+      return new Array<number>(n!).fill(size!);
+    });
+    assert.equal(report.rows.length, sizes.length);
+    report.rows.forEach((row, i) => assert.deepEqual(row, { size: sizes[i], bytes: sizes[i], zeroCopy: true }, `send #${i}`));
+    assert.equal(report.stats.sends, sizes.length);
+    assert.equal(report.stats.zeroCopied, sizes.length);
+    assert.equal(report.stats.copied, 0);
+    assert.equal(report.stats.errors, 0);
+    assert.equal(report.stats.inFlight, 0);
+    assert.equal(report.stats.notifications, sizes.length);
+  } finally {
+    sink.dispose();
+    sink = undefined;
+  }
+  assert.deepEqual(leftoverNamespaces(), []);
+});
