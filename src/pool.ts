@@ -254,9 +254,14 @@ export class BufferPool {
    */
   slotOf(view: Uint8Array): number {
     if (view.buffer !== this.memory.buffer) throw new UringZcArgumentError('the Buffer is not from this pool');
-    const rel = view.byteOffset - this.start;
+    return this.slotAt(view.byteOffset, view.byteLength);
+  }
+
+  /** @internal slotOf() for a view of this pool's memory at `byteOffset` (hot path: no getters). */
+  slotAt(byteOffset: number, byteLength: number): number {
+    const rel = byteOffset - this.start;
     const i = Math.floor(rel / this.bufferSize);
-    if (rel < 0 || i >= this.count || rel + view.byteLength > (i + 1) * this.bufferSize) {
+    if (rel < 0 || i >= this.count || rel + byteLength > (i + 1) * this.bufferSize) {
       throw new UringZcArgumentError('the Buffer must lie within one buffer of the pool');
     }
     return i;

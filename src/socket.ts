@@ -166,7 +166,10 @@ class SendRequest implements RingOp {
   fixedIndex: number;
   /** UDP GSO segment size, or 0. */
   segmentSize: number;
-  /** Pool buffers this send lent: [pool, index, pool, index, ...], or null. */
+  /** The pool buffer send() lent (pool and index), or null / -1. */
+  pool: BufferPool | null;
+  slot: number;
+  /** Pool buffers sendv() lent: [pool, index, pool, index, ...], or null. */
   leases: (BufferPool | number)[] | null;
   /** struct msghdr + iovecs + control data for SENDMSG(_ZC), held until the result CQE. */
   msg: Buffer | null;
@@ -202,6 +205,8 @@ class SendRequest implements RingOp {
     this.destAddr = destAddr;
     this.fixedIndex = -1;
     this.segmentSize = 0;
+    this.pool = null;
+    this.slot = -1;
     this.leases = null;
     this.msg = null;
     this.msgAddr = 0;
@@ -252,7 +257,7 @@ class SendRequest implements RingOp {
   /** The result CQE of the kernel request that started at `offset`. */
   onResult(res: number, offset: number): void {
     if (res < 0) {
-      this.fail(this.sock.sendError(res, this));
+      this.fail(sendError(res, this.len, this.zc, this.msg !== null));
       return;
     }
     this.sent += res;
@@ -311,6 +316,97 @@ class TailOp implements RingOp {
   abandon(err: Error): void {
     this.req.fail(err);
     this.req.closeOne();
+  }
+}
+
+/** The error a failed send rejects with (`res` is -errno). */
+function sendError(res: number, len: number, zc: boolean, vectored: boolean): UringZcSystemError {
+  const hint = res === -12 /* ENOMEM */ ? memlockHint(len) : undefined;
+  const op = vectored ? (zc ? 'sendmsg_zc' : 'sendmsg') : zc ? 'send_zc' : 'send';
+  return new UringZcSystemError(res, op, hint);
+}
+
+// DatagramSend state bits.
+const GOT_RESULT = 1;
+const EXPECT_NOTIF = 2;
+const GOT_NOTIF = 4;
+const WAS_COPIED = 8;
+
+/**
+ * One plain datagram send (no GSO, no vector): the lean common case of UDP servers, one kernel
+ * request with one or two CQEs. Kept apart from SendRequest because per-send JS work is the
+ * whole difference between a Node sender and a C one here (few fields, no stream logic).
+ */
+class DatagramSend implements RingOp {
+  sock: ZeroCopySocket;
+  buf: Uint8Array;
+  addr: number;
+  len: number;
+  zc: boolean;
+  auto: boolean;
+  /** The destination sockaddr, held until the result CQE (the socket's cache may move on). */
+  dest: Buffer | null;
+  destAddr: number;
+  fixedIndex: number;
+  pool: BufferPool | null;
+  slot: number;
+  res: number;
+  state: number;
+  err: Error | null;
+  callback: SendCallback | null;
+  resolve: ((r: SendResult) => void) | null;
+  reject: ((e: Error) => void) | null;
+
+  constructor(sock: ZeroCopySocket, buf: Uint8Array, addr: number, len: number, zc: boolean, auto: boolean,
+    dest: Buffer | null, destAddr: number) {
+    this.sock = sock;
+    this.buf = buf;
+    this.addr = addr;
+    this.len = len;
+    this.zc = zc;
+    this.auto = auto;
+    this.dest = dest;
+    this.destAddr = destAddr;
+    this.fixedIndex = -1;
+    this.pool = null;
+    this.slot = -1;
+    this.res = 0;
+    this.state = 0;
+    this.err = null;
+    this.callback = null;
+    this.resolve = null;
+    this.reject = null;
+  }
+
+  prep(w: Uint32Array, o: number, userData: number): void {
+    const fixed = this.fixedIndex >= 0;
+    prepSend(w, o, this.zc ? IORING_OP_SEND_ZC : IORING_OP_SEND, 0,
+      this.zc ? IORING_SEND_ZC_REPORT_USAGE | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0,
+      this.sock.fd, this.addr, this.len, 0, this.destAddr, this.dest === null ? 0 : this.dest.length,
+      fixed ? this.fixedIndex : 0, userData);
+  }
+
+  complete(res: number, flags: number): boolean {
+    let s = this.state;
+    if ((flags & IORING_CQE_F_NOTIF) !== 0) {
+      s |= (res & IORING_NOTIF_USAGE_ZC_COPIED) !== 0 ? GOT_NOTIF | WAS_COPIED : GOT_NOTIF;
+    } else {
+      this.res = res;
+      s |= (flags & IORING_CQE_F_MORE) !== 0 ? GOT_RESULT | EXPECT_NOTIF : GOT_RESULT;
+      this.sock.onDatagramResult();
+    }
+    this.state = s;
+    // A notification comes if and only if the result CQE had F_MORE (never decided from res).
+    if ((s & GOT_RESULT) === 0 || ((s & EXPECT_NOTIF) !== 0 && (s & GOT_NOTIF) === 0)) return false;
+    this.sock.settleDatagram(this);
+    return true;
+  }
+
+  abandon(err: Error): void {
+    this.err = err;
+    this.state = GOT_RESULT;
+    this.sock.onDatagramResult();
+    this.sock.settleDatagram(this);
   }
 }
 
@@ -453,14 +549,39 @@ export class ZeroCopySocket {
     if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
       throw new UringZcArgumentError(`"buf" is ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
     }
+    if (!this.stream && segmentSize === 0) {
+      let op: DatagramSend;
+      if (pool !== undefined) {
+        // Pool buffers always go zero copy: their pages are pinned already, zero copy costs no more.
+        const slot = pool.slotAt(addr - base, len);
+        pool.lend(slot);
+        op = new DatagramSend(this, buf, addr, len, true, false, dest, destAddr);
+        op.pool = pool;
+        op.slot = slot;
+        if (pool.ring === this.ring) op.fixedIndex = pool.index;
+      } else {
+        if (auto && zc && this.downgraded) zc = ++this.downgradedSends % REPROBE_EVERY === 0;
+        op = new DatagramSend(this, buf, addr, len, zc, auto, dest, destAddr);
+      }
+      if (callback !== undefined) {
+        op.callback = callback;
+        this.startDatagram(op);
+        return;
+      }
+      const promise = new Promise<SendResult>((resolve, reject) => {
+        op.resolve = resolve;
+        op.reject = reject;
+      });
+      this.startDatagram(op);
+      return promise;
+    }
     if (pool !== undefined) {
       // Pool buffers always go zero copy: their pages are pinned already, so zero copy costs no more.
-      const slot = pool.slotOf(buf);
+      const slot = pool.slotAt(addr - base, len);
       pool.lend(slot);
-      zc = true;
-      auto = false;
       const req = new SendRequest(this, buf, addr, len, true, false, dest, destAddr);
-      req.leases = [pool, slot];
+      req.pool = pool;
+      req.slot = slot;
       if (pool.ring === this.ring) req.fixedIndex = pool.index;
       req.segmentSize = segmentSize;
       if (segmentSize > 0) this.attachMsg(req, 0);
@@ -619,6 +740,64 @@ export class ZeroCopySocket {
     return value;
   }
 
+  private startDatagram(op: DatagramSend): void {
+    this.pending++;
+    if (this.closing) {
+      op.err = this.ring.closing ? ringClosedError() : socketClosedError();
+      op.state = GOT_RESULT;
+      // Settle asynchronously, as every other outcome: a callback never runs inside send().
+      process.nextTick(() => this.settleDatagram(op));
+      return;
+    }
+    this.undone++;
+    this.ring.queue(op);
+  }
+
+  /** @internal A datagram's result CQE came (or it never reached the kernel): no more fd use. */
+  onDatagramResult(): void {
+    this.undone--;
+    if (this.closing) this.maybeFinishClose();
+  }
+
+  /** @internal Every CQE of `op` has come: the kernel is done with its Buffer. */
+  settleDatagram(op: DatagramSend): void {
+    this.pending--;
+    const c = this.counters;
+    const s = op.state;
+    if ((s & GOT_NOTIF) !== 0) c.notifications++;
+    if (op.pool !== null) op.pool.giveBack(op.slot);
+    let err = op.err;
+    if (err === null && op.res < 0) err = sendError(op.res, op.len, op.zc, false);
+    const zeroCopy = (s & (GOT_NOTIF | WAS_COPIED)) === GOT_NOTIF;
+    if (err !== null) {
+      c.errors++;
+    } else {
+      c.sends++;
+      c.bytes += op.res;
+      if (zeroCopy) c.zeroCopied++;
+      else c.copied++;
+      if (op.fixedIndex >= 0) c.fixed++;
+      if (op.auto && op.zc && this.autoDowngrade) this.noteUsage(zeroCopy);
+    }
+    const cb = op.callback;
+    if (cb !== null) {
+      try {
+        if (err !== null) cb(err, 0, false);
+        else cb(null, op.res, zeroCopy);
+      } catch (e) {
+        // The ring is mid-dispatch: finish it, then surface the user's exception as uncaught.
+        process.nextTick(() => {
+          throw e;
+        });
+      }
+    } else if (err !== null) {
+      op.reject!(err);
+    } else {
+      op.resolve!({ bytes: op.res, zeroCopy });
+    }
+    if (this.closing) this.maybeFinishClose();
+  }
+
   /** Queues a prepared request (or settles it at once when the socket cannot send). */
   private start(req: SendRequest, callback: SendCallback | undefined): Promise<SendResult> | void {
     let promise: Promise<SendResult> | undefined;
@@ -766,17 +945,12 @@ export class ZeroCopySocket {
     }
   }
 
-  /** @internal The error a failed send rejects with. */
-  sendError(res: number, req: SendRequest): UringZcSystemError {
-    const hint = res === -12 /* ENOMEM */ ? memlockHint(req.len) : undefined;
-    const op = req.msg === null ? (req.zc ? 'send_zc' : 'send') : req.zc ? 'sendmsg_zc' : 'sendmsg';
-    return new UringZcSystemError(res, op, hint);
-  }
 
   /** @internal Every CQE of `req` has come: the kernel is done with its Buffers. */
   settle(req: SendRequest): void {
     this.pending--;
     this.counters.notifications += req.notifs;
+    if (req.pool !== null) req.pool.giveBack(req.slot);
     const leases = req.leases;
     if (leases !== null) {
       for (let i = 0; i < leases.length; i += 2) (leases[i] as BufferPool).giveBack(leases[i + 1] as number);
