@@ -326,6 +326,28 @@ function sendError(res: number, len: number, zc: boolean, vectored: boolean): Ur
   return new UringZcSystemError(res, op, hint);
 }
 
+/** Reports a settled send to its callback or promise. */
+function deliver(
+  to: { callback: SendCallback | null; resolve: ((r: SendResult) => void) | null; reject: ((e: Error) => void) | null },
+  err: Error | null, bytes: number, zeroCopy: boolean,
+): void {
+  if (to.callback !== null) {
+    try {
+      if (err !== null) to.callback(err, 0, false);
+      else to.callback(null, bytes, zeroCopy);
+    } catch (e) {
+      // The ring is mid-dispatch: finish it, then surface the user's exception as uncaught.
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+  } else if (err !== null) {
+    to.reject!(err);
+  } else {
+    to.resolve!({ bytes, zeroCopy });
+  }
+}
+
 // DatagramSend state bits.
 const GOT_RESULT = 1;
 const EXPECT_NOTIF = 2;
@@ -782,22 +804,7 @@ export class ZeroCopySocket {
       if (op.fixedIndex >= 0) c.fixed++;
       if (op.auto && op.zc && this.autoDowngrade) this.noteUsage(zeroCopy);
     }
-    const cb = op.callback;
-    if (cb !== null) {
-      try {
-        if (err !== null) cb(err, 0, false);
-        else cb(null, op.res, zeroCopy);
-      } catch (e) {
-        // The ring is mid-dispatch: finish it, then surface the user's exception as uncaught.
-        process.nextTick(() => {
-          throw e;
-        });
-      }
-    } else if (err !== null) {
-      op.reject!(err);
-    } else {
-      op.resolve!({ bytes: op.res, zeroCopy });
-    }
+    deliver(op, err, op.res, zeroCopy);
     if (this.closing) this.maybeFinishClose();
   }
 
@@ -979,21 +986,7 @@ export class ZeroCopySocket {
       if (req.fixedIndex >= 0) c.fixed++;
       if (req.auto && req.zc && this.autoDowngrade) this.noteUsage(zeroCopy);
     }
-    if (req.callback !== null) {
-      try {
-        if (err !== null) req.callback(err, 0, false);
-        else req.callback(null, req.sent, zeroCopy);
-      } catch (e) {
-        // The ring is mid-dispatch: finish it, then surface the user's exception as uncaught.
-        process.nextTick(() => {
-          throw e;
-        });
-      }
-    } else if (err !== null) {
-      req.reject!(err);
-    } else {
-      req.resolve!({ bytes: req.sent, zeroCopy });
-    }
+    deliver(req, err, req.sent, zeroCopy);
     this.maybeFinishClose();
   }
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Ring, UringZcError, adopt, capabilities, type SendResult } from '../src/index.js';
 import { Prng, datagram } from './helpers/data.js';
-import { codeOf, outcome, turns, within, zeroCopyUnavailableReason } from './helpers/env.js';
+import { codeOf, outcome, turns, within, zeroCopyUnavailableReason, throwsCode } from './helpers/env.js';
 import {
   StreamVerifier,
   boundUdp,
@@ -44,19 +44,6 @@ function handled<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
-/** Asserts that `fn` throws synchronously a UringZcError with `code` (a returned promise is not enough). */
-function throwsCode(fn: () => unknown, code: string, what: string): void {
-  let returned: unknown;
-  try {
-    returned = fn();
-  } catch (e) {
-    assert.ok(e instanceof UringZcError, `${what}: threw a UringZcError (got ${String(e)})`);
-    assert.equal(codeOf(e), code, `${what}: code`);
-    return;
-  }
-  if (returned instanceof Promise) returned.catch(() => {});
-  assert.fail(`${what}: did not throw ${code} synchronously (returned ${String(returned)})`);
-}
 
 test('send after the peer reset: rejects with EPIPE or ECONNRESET, later sends reject too', opts(30_000), async () => {
   const rx = await tcpReceiver();

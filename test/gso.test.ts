@@ -9,17 +9,11 @@ import { after, before, test } from 'node:test';
 import { capabilities, Ring, type SendResult } from '../src/index.js';
 import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason } from './helpers/env.js';
+import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
 
-function gsoSkipReason(): string | null {
-  const z = zeroCopyUnavailableReason();
-  if (z !== null) return z;
-  if (!capabilities().sendmsgZc) return 'IORING_OP_SENDMSG_ZC is not available (Linux 6.1+)';
-  return null;
-}
-const skipReason = gsoSkipReason();
+const skipReason = sendmsgZcUnavailableReason();
 const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
 
 let ring: Ring | undefined;
@@ -30,12 +24,6 @@ after(async () => {
   await ring?.close();
 });
 
-function throwsCode(fn: () => unknown, code: string, what: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.equal(codeOf(e), code, `${what}: code (${String(e)})`);
-    return true;
-  }, `${what} must throw ${code}`);
-}
 
 test('loopback: a GSO send arrives as exactly ⌈len / segmentSize⌉ datagrams with the buffer\'s bytes, in order', opts(30_000), async () => {
   const rx = await udpReceiver();

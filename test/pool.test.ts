@@ -11,7 +11,7 @@ import type net from 'node:net';
 import { capabilities, Ring, type BufferPool, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { createVethPair, leftoverNamespaces, netnsUnavailableReason, type VethPair } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, turns, zeroCopyUnavailableReason } from './helpers/env.js';
+import { codeOf, turns, zeroCopyUnavailableReason, throwsCode } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver, type TcpReceiver } from './helpers/net.js';
 import { BlockVerifier, collectChild, firstJsonLine, lastJson, plan, sendFromPool, type PoolRunReport } from './helpers/pool-helpers.js';
 
@@ -33,12 +33,6 @@ after(async () => {
 });
 
 /** Asserts that `fn` throws synchronously with `code`. */
-function throwsCode(fn: () => unknown, code: string, what: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.equal(codeOf(e), code, `${what}: code (${String(e)})`);
-    return true;
-  }, `${what} must throw ${code}`);
-}
 
 async function rejectsCode(p: Promise<unknown>, code: string, what: string): Promise<void> {
   await assert.rejects(p, (e: unknown) => {

@@ -10,17 +10,11 @@ import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { capabilities, IOV_MAX, Ring, type SendResult } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason } from './helpers/env.js';
+import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
 
-function sendmsgSkipReason(): string | null {
-  const z = zeroCopyUnavailableReason();
-  if (z !== null) return z;
-  if (!capabilities().sendmsgZc) return 'IORING_OP_SENDMSG_ZC is not available (Linux 6.1+)';
-  return null;
-}
-const skipReason = sendmsgSkipReason();
+const skipReason = sendmsgZcUnavailableReason();
 const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
 
 let ring: Ring | undefined;
@@ -31,12 +25,6 @@ after(async () => {
   await ring?.close();
 });
 
-function throwsCode(fn: () => unknown, code: string, what: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.equal(codeOf(e), code, `${what}: code (${String(e)})`);
-    return true;
-  }, `${what} must throw ${code}`);
-}
 
 test('TCP: 400 sendv calls in flight (header + body chunks of mixed sizes, empty chunks, pool chunks) arrive in call order, intact', opts(60_000), async () => {
   const verifier = new StreamVerifier();

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import type dgram from 'node:dgram';
 import { adopt, DEFAULT_ZERO_COPY_THRESHOLD, Ring, type SendOptions, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../bench/netns.js';
-import { codeOf, zeroCopyUnavailableReason } from './helpers/env.js';
+import { codeOf, zeroCopyUnavailableReason, throwsCode } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 import { collectChild, lastJson } from './helpers/pool-helpers.js';
 
@@ -27,12 +27,6 @@ after(async () => {
   await ring?.close();
 });
 
-function throwsCode(fn: () => unknown, code: string, what: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.equal(codeOf(e), code, `${what}: code (${String(e)})`);
-    return true;
-  }, `${what} must throw ${code}`);
-}
 
 /** A UDP sender adopted with `options` and a bound peer that reads and drops what it gets. */
 async function udpPair(options?: Parameters<Ring['adopt']>[1]): Promise<{ zs: ZeroCopySocket; dest: { address: string; port: number }; dispose(): Promise<void> }> {

@@ -1,5 +1,6 @@
 /** Capability gates and small async utilities shared by the test files. */
-import { capabilities } from '../../src/index.js';
+import assert from 'node:assert/strict';
+import { capabilities, UringZcError } from '../../src/index.js';
 
 /**
  * Why zero-copy sends cannot be tested here (io_uring blocked, kernel too old), or null.
@@ -45,4 +46,26 @@ export function outcome<T>(p: Promise<T>): Promise<Outcome<T>> {
 /** The `code` of an error-like value (undefined when there is none). */
 export function codeOf(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
+}
+
+/** Why vectored zero-copy sends cannot be tested here, or null. */
+export function sendmsgZcUnavailableReason(): string | null {
+  const z = zeroCopyUnavailableReason();
+  if (z !== null) return z;
+  if (!capabilities().sendmsgZc) return 'IORING_OP_SENDMSG_ZC is not available (Linux 6.1+)';
+  return null;
+}
+
+/** Asserts that `fn` throws synchronously a UringZcError with `code` (a returned promise is not enough). */
+export function throwsCode(fn: () => unknown, code: string, what: string): void {
+  let returned: unknown;
+  try {
+    returned = fn();
+  } catch (e) {
+    assert.ok(e instanceof UringZcError, `${what}: threw a UringZcError (got ${String(e)})`);
+    assert.equal(codeOf(e), code, `${what}: code`);
+    return;
+  }
+  if (returned instanceof Promise) returned.catch(() => {});
+  assert.fail(`${what}: did not throw ${code} synchronously (returned ${String(returned)})`);
 }
