@@ -116,6 +116,7 @@ function printCapabilities(json: boolean): void {
     ['IORING_OP_SEND_ZC (6.0)', yn(caps.sendZc)],
     ['IORING_OP_SENDMSG_ZC (6.1)', yn(caps.sendmsgZc)],
     ['REPORT_USAGE (6.2)', yn(caps.reportUsage)],
+    ['SENDMSG_ZC + FIXED_BUF (6.15)', yn(caps.sendmsgZcFixed)],
     ['registered buffers', yn(caps.fixedBuffers)],
     ['kernel.io_uring_disabled', caps.ioUringDisabled === null ? 'no such sysctl' : String(caps.ioUringDisabled)],
     ['RLIMIT_MEMLOCK (soft)', mem],
