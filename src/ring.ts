@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { native, type PollHandle, type SetupResult } from './native.js';
-import { ringClosedError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
+import { ringClosedError, UringZcArgumentError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
 import { validateOptions, validateUint } from './options.js';
 import { prepCancel } from './sqe.js';
 import { BufferPool, BufferTable, type BufferPoolOptions } from './pool.js';
@@ -267,7 +267,7 @@ export class Ring {
     const entries = options.entries ?? 256;
     validateUint('entries', entries, 1, 4096);
     if ((entries & (entries - 1)) !== 0) {
-      validateUint('entries (a power of two)', -1, 1, 4096);
+      throw new UringZcArgumentError(`"entries" must be a power of two between 1 and 4096, got ${entries}`);
     }
     const flags = options.setupFlags ?? DEFAULT_SETUP_FLAGS;
     validateUint('setupFlags', flags, 0, 0x7fffffff);
