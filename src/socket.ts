@@ -319,6 +319,66 @@ class TailOp implements RingOp {
   }
 }
 
+/** Most queued stream sends gathered into one request. */
+const MAX_BATCH = 64;
+
+/**
+ * Queued stream sends submitted together as one IORING_OP_SENDMSG(_ZC) with an iovec each (what
+ * writev() does for net.Socket): one request in the kernel per stream socket still, in order,
+ * with MSG_WAITALL, but one kernel round trip for many small sends instead of one each.
+ */
+class StreamBatch implements RingOp {
+  readonly reqs: SendRequest[];
+  readonly total: number;
+  readonly zc: boolean;
+  private readonly msg: Buffer;
+  private readonly msgAddr: number;
+  private gotResult = false;
+  private gotNotif = false;
+  private expectNotif = false;
+
+  constructor(readonly sock: ZeroCopySocket, reqs: SendRequest[]) {
+    this.reqs = reqs;
+    this.zc = reqs[0]!.zc;
+    let total = 0;
+    const parts: Uint8Array[] = [];
+    const addrs: number[] = [];
+    for (const r of reqs) {
+      total += r.len;
+      parts.push(r.buf!);
+      addrs.push(r.addr);
+    }
+    this.total = total;
+    const { m, at } = layoutMsg(parts, addrs, 0, 0, 0, 0);
+    this.msg = m;
+    this.msgAddr = at;
+  }
+
+  prep(w: Uint32Array, o: number, userData: number): void {
+    prepSendmsg(w, o, this.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, this.zc ? IORING_SEND_ZC_REPORT_USAGE : 0,
+      this.sock.fd, this.msgAddr, MSG_WAITALL, 0, userData);
+  }
+
+  complete(res: number, flags: number): boolean {
+    if ((flags & IORING_CQE_F_NOTIF) !== 0) {
+      this.gotNotif = true;
+      for (const r of this.reqs) r.onNotif(res);
+    } else {
+      this.gotResult = true;
+      this.expectNotif = (flags & IORING_CQE_F_MORE) !== 0;
+      this.sock.onBatchResult(this, res);
+    }
+    const last = this.gotResult && (!this.expectNotif || this.gotNotif);
+    if (last) for (const r of this.reqs) r.closeOne();
+    return last;
+  }
+
+  abandon(err: Error): void {
+    this.sock.onBatchResult(this, err);
+    for (const r of this.reqs) r.closeOne();
+  }
+}
+
 /** The error a failed send rejects with (`res` is -errno). */
 function sendError(res: number, len: number, zc: boolean, vectored: boolean): UringZcSystemError {
   const hint = res === -12 /* ENOMEM */ ? memlockHint(len) : undefined;
@@ -455,7 +515,7 @@ export class ZeroCopySocket {
   // Stream sockets: sends waiting for the one in the kernel.
   private readonly queue: SendRequest[] = [];
   private queueHead = 0;
-  private active: SendRequest | null = null;
+  private active: SendRequest | StreamBatch | null = null;
   private failure: UringZcSystemError | null = null;
   private pending = 0;
   /** Sends that may still submit a kernel request (no final result CQE yet): they need the fd. */
@@ -859,53 +919,14 @@ export class ZeroCopySocket {
     return promise;
   }
 
-  /**
-   * Lays out struct msghdr, the iovecs (from byte `skip` on) and the GSO control message in one
-   * Buffer that the request holds until its result CQE.
-   */
+  /** Gives `req` its msghdr (see layoutMsg), for its bytes from `skip` on. */
   private attachMsg(req: SendRequest, skip: number): void {
-    const parts = req.chunks ?? [req.buf!];
-    const addrs = req.chunkAddrs ?? [req.addr];
-    // Skip the chunks (empty ones included) that are wholly before byte `skip`.
-    let first = 0;
-    let firstOffset = skip;
-    while (first < parts.length - 1 && firstOffset >= parts[first]!.byteLength) {
-      firstOffset -= parts[first]!.byteLength;
-      first++;
-    }
-    const n = parts.length - first;
-    const control = req.segmentSize > 0 ? GSO_CMSG_SPACE : 0;
-    const size = MSGHDR_SIZE + n * IOVEC_SIZE + control;
-    // From Node's Buffer pool (8-byte aligned), written as 32-bit words: Buffer#writeUInt32LE and
-    // fill() cost far more per call (bounds checks) than the request itself. Every word is written.
-    const m = Buffer.allocUnsafe(size);
-    const w = new Uint32Array(m.buffer, m.byteOffset, size >>> 2);
-    const at = addressOf(m);
-    setU64(w, 0, req.destAddr); // msg_name
-    w[2] = req.dest === null ? 0 : req.dest.length; // msg_namelen
-    w[3] = 0;
-    setU64(w, 4, at + MSGHDR_SIZE); // msg_iov
-    setU64(w, 6, n); // msg_iovlen
-    setU64(w, 8, control === 0 ? 0 : at + MSGHDR_SIZE + n * IOVEC_SIZE); // msg_control
-    setU64(w, 10, control); // msg_controllen
-    w[12] = 0; // msg_flags
-    w[13] = 0;
-    for (let i = 0, o = MSGHDR_SIZE >>> 2; i < n; i++, o += IOVEC_SIZE >>> 2) {
-      const off = i === 0 ? firstOffset : 0;
-      setU64(w, o, addrs[first + i]! + off); // iov_base
-      setU64(w, o + 2, parts[first + i]!.byteLength - off); // iov_len
-    }
-    if (control > 0) {
-      const c = (MSGHDR_SIZE + n * IOVEC_SIZE) >>> 2;
-      setU64(w, c, 16 + 2); // cmsg_len = CMSG_LEN(sizeof(uint16_t))
-      w[c + 2] = SOL_UDP; // cmsg_level
-      w[c + 3] = UDP_SEGMENT; // cmsg_type
-      w[c + 4] = req.segmentSize; // the uint16_t, little-endian, and padding
-      w[c + 5] = 0;
-    }
+    const { m, at } = layoutMsg(req.chunks ?? [req.buf!], req.chunkAddrs ?? [req.addr], skip, req.destAddr,
+      req.dest === null ? 0 : req.dest.length, req.segmentSize);
     req.msg = m;
     req.msgAddr = at;
   }
+
 
   /** @internal Fills the SQE for the bytes of `req` from `offset` on. */
   prepChunk(req: SendRequest, offset: number, w: Uint32Array, o: number, userData: number): void {
@@ -958,15 +979,81 @@ export class ZeroCopySocket {
       this.failQueued(req.err);
       return;
     }
-    if (this.queueHead < this.queue.length) {
-      const next = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined as unknown as SendRequest;
-      if (this.queueHead === this.queue.length) {
-        this.queue.length = 0;
-        this.queueHead = 0;
-      }
-      this.startStream(next);
+    this.startNext();
+  }
+
+  /**
+   * Starts what waits in the stream queue: a run of plain sends of the same kind goes as one
+   * StreamBatch, anything else alone.
+   */
+  private startNext(): void {
+    const q = this.queue;
+    const head = this.queueHead;
+    if (head === q.length) return;
+    const first = q[head]!;
+    let n = 0;
+    if (batchable(first)) {
+      while (n < MAX_BATCH && head + n < q.length && batchable(q[head + n]!) && q[head + n]!.zc === first.zc) n++;
     }
+    if (n < 2) n = 1;
+    const taken = n === 1 ? null : q.slice(head, head + n);
+    for (let i = head; i < head + n; i++) q[i] = undefined as unknown as SendRequest;
+    this.queueHead = head + n;
+    if (this.queueHead === q.length) {
+      q.length = 0;
+      this.queueHead = 0;
+    }
+    if (taken === null) {
+      this.startStream(first);
+      return;
+    }
+    const batch = new StreamBatch(this, taken);
+    for (const r of taken) r.open++;
+    this.active = batch;
+    this.ring.queue(batch);
+  }
+
+  /** @internal The result of a StreamBatch (or the error it never reached the kernel with). */
+  onBatchResult(batch: StreamBatch, res: number | Error): void {
+    this.active = null;
+    const reqs = batch.reqs;
+    if (typeof res !== 'number' || res < 0) {
+      for (const r of reqs) {
+        r.err = typeof res === 'number' ? sendError(res, batch.total, batch.zc, true) : res;
+        r.done = true;
+        this.undone--;
+      }
+      const e = reqs[0]!.err!;
+      if (e instanceof UringZcSystemError) {
+        // The stream is broken at an unknown byte: nothing after it may be sent.
+        this.failure = e;
+        this.failQueued();
+      } else {
+        this.failQueued(e);
+      }
+    } else {
+      let left = res;
+      let i = 0;
+      for (; i < reqs.length && left >= reqs[i]!.len; i++) {
+        const r = reqs[i]!;
+        r.sent = r.len;
+        left -= r.len;
+        r.done = true;
+        this.undone--;
+      }
+      if (i < reqs.length) {
+        // Cut short: reqs[i] got `left` bytes, the ones after it none. Its rest goes next, then
+        // they do, in order.
+        const p = reqs[i]!;
+        p.sent = left;
+        if (i + 1 < reqs.length) this.queue.splice(this.queueHead, 0, ...reqs.slice(i + 1));
+        this.active = p;
+        this.submitTail(p, left);
+      } else {
+        this.startNext();
+      }
+    }
+    if (this.closing) this.maybeFinishClose();
   }
 
   /** Rejects the sends that never reached the kernel (after a stream error or ring close). */
@@ -1038,11 +1125,63 @@ export class ZeroCopySocket {
   }
 }
 
+/**
+ * Lays out struct msghdr, the iovecs of `parts` from byte `skip` on, and a GSO control message
+ * (when `segmentSize` > 0) in one Buffer, which must stay alive until the request's result CQE.
+ * Returns it with its address.
+ */
+function layoutMsg(parts: readonly Uint8Array[], addrs: readonly number[], skip: number, destAddr: number,
+  destLen: number, segmentSize: number): { m: Buffer; at: number } {
+  // Skip the chunks (empty ones included) that are wholly before byte `skip`.
+  let first = 0;
+  let firstOffset = skip;
+  while (first < parts.length - 1 && firstOffset >= parts[first]!.byteLength) {
+    firstOffset -= parts[first]!.byteLength;
+    first++;
+  }
+  const n = parts.length - first;
+  const control = segmentSize > 0 ? GSO_CMSG_SPACE : 0;
+  const size = MSGHDR_SIZE + n * IOVEC_SIZE + control;
+  // From Node's Buffer pool (8-byte aligned), written as 32-bit words: Buffer#writeUInt32LE and
+  // fill() cost far more per call (bounds checks) than the request itself. Every word is written.
+  const m = Buffer.allocUnsafe(size);
+  const w = new Uint32Array(m.buffer, m.byteOffset, size >>> 2);
+  const at = addressOf(m);
+  setU64(w, 0, destAddr); // msg_name
+  w[2] = destLen; // msg_namelen
+  w[3] = 0;
+  setU64(w, 4, at + MSGHDR_SIZE); // msg_iov
+  setU64(w, 6, n); // msg_iovlen
+  setU64(w, 8, control === 0 ? 0 : at + MSGHDR_SIZE + n * IOVEC_SIZE); // msg_control
+  setU64(w, 10, control); // msg_controllen
+  w[12] = 0; // msg_flags
+  w[13] = 0;
+  for (let i = 0, o = MSGHDR_SIZE >>> 2; i < n; i++, o += IOVEC_SIZE >>> 2) {
+    const off = i === 0 ? firstOffset : 0;
+    setU64(w, o, addrs[first + i]! + off); // iov_base
+    setU64(w, o + 2, parts[first + i]!.byteLength - off); // iov_len
+  }
+  if (control > 0) {
+    const c = (MSGHDR_SIZE + n * IOVEC_SIZE) >>> 2;
+    setU64(w, c, 16 + 2); // cmsg_len = CMSG_LEN(sizeof(uint16_t))
+    w[c + 2] = SOL_UDP; // cmsg_level
+    w[c + 3] = UDP_SEGMENT; // cmsg_type
+    w[c + 4] = segmentSize; // the uint16_t, little-endian, and padding
+    w[c + 5] = 0;
+  }
+  return { m, at };
+}
+
 /** Stores a Number below 2^53 as two little-endian 32-bit words at word `o`. */
 function setU64(w: Uint32Array, o: number, v: number): void {
   const hi = Math.floor(v / 4294967296);
   w[o] = v - hi * 4294967296;
   w[o + 1] = hi;
+}
+
+/** A stream send that can join a StreamBatch: one plain buffer, not from a pool. */
+function batchable(r: SendRequest): boolean {
+  return r.msg === null && r.pool === null && r.segmentSize === 0;
 }
 
 /** Pages touched by the chunks (each chunk's first to last page). */
