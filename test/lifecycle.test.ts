@@ -220,3 +220,56 @@ test('several rings in one thread work independently; closing one leaves the oth
     await urx.close();
   }
 });
+
+test('rings in worker threads send on their own; a worker that exits with its ring still open exits cleanly', opts(30_000), async () => {
+  const index = pathToFileURL(path.resolve('dist/src/index.js')).href;
+  // In a child process, so that a crash at worker teardown fails this test, not the runner.
+  const script = `
+    import { Worker } from 'node:worker_threads';
+    import dgram from 'node:dgram';
+    import { once } from 'node:events';
+    const rx = dgram.createSocket('udp4');
+    rx.bind(0, '127.0.0.1');
+    await once(rx, 'listening');
+    let received = 0;
+    rx.on('message', () => received++);
+    const code = \`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const dgram = require('node:dgram');
+      import(\${JSON.stringify(${JSON.stringify(index)})}).then(async (m) => {
+        const s = dgram.createSocket('udp4');
+        await new Promise((r) => s.bind(0, '127.0.0.1', r));
+        const zs = m.adopt(s, { zeroCopyThreshold: 0 }); // this worker's default ring
+        let ok = 0;
+        for (let i = 0; i < 50; i++) {
+          const r = await zs.send(Buffer.alloc(1000, i), { address: '127.0.0.1', port: workerData.port });
+          if (r.bytes === 1000) ok++;
+        }
+        if (workerData.close) { await zs.close(); s.close(); }
+        parentPort.postMessage(ok); // the other worker exits with its ring and socket open
+      });\`;
+    const results = await Promise.all([true, false].map((close) => new Promise((resolve, reject) => {
+      const w = new Worker(code, { eval: true, execArgv: [], workerData: { port: rx.address().port, close } });
+      let ok;
+      w.on('message', (m) => { ok = m; if (!close) w.terminate(); });
+      w.on('error', reject);
+      w.on('exit', (c) => resolve({ ok, exit: c }));
+    })));
+    await new Promise((r) => setTimeout(r, 100));
+    rx.close();
+    process.stdout.write(JSON.stringify({ results, received: received > 0 }) + '\\n');
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  clearTimeout(timer);
+  assert.equal(signal, null, `the process died by ${signal} (stderr: ${err})`);
+  assert.equal(code, 0, `exit code ${code}: ${err}`);
+  const r = JSON.parse(out.trim()) as { results: { ok: number; exit: number }[]; received: boolean };
+  assert.deepEqual(r.results.map((x) => x.ok), [50, 50], 'every send in both workers resolved with its bytes');
+  assert.equal(r.received, true);
+});

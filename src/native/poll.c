@@ -9,10 +9,16 @@ typedef struct {
   napi_env env;
   napi_ref callback;
   napi_async_context async;
+  napi_async_cleanup_hook_handle cleanup;
   int stopped;
 } uzc_poll;
 
-static void on_closed(uv_handle_t *h) { free(h->data); }
+/* The handle is closed: its memory can go, and (at teardown) the environment may finish. */
+static void on_closed(uv_handle_t *h) {
+  uzc_poll *p = h->data;
+  if (p->cleanup) napi_remove_async_cleanup_hook(p->cleanup);
+  free(p);
+}
 
 static void poll_stop(uzc_poll *p) {
   if (p->stopped) return;
@@ -25,8 +31,14 @@ static void poll_stop(uzc_poll *p) {
   uv_close((uv_handle_t *)&p->handle, on_closed);
 }
 
-/* Environment teardown (worker exit, process exit) with a poll still running. */
-static void on_env_cleanup(void *arg) { poll_stop(arg); }
+/* Environment teardown (worker exit, process exit) with a ring never closed: close the handle
+ * asynchronously, as libuv requires; the hook is removed in on_closed, which lets teardown go on.
+ * (A synchronous cleanup hook would leave the loop with a closing handle: a crash at worker exit.) */
+static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  uzc_poll *p = arg;
+  p->cleanup = handle;
+  poll_stop(p);
+}
 
 static void on_readable(uv_poll_t *h, int status, int events) {
   uzc_poll *p = h->data;
@@ -78,7 +90,7 @@ napi_value uzc_poll_start(napi_env env, napi_callback_info info) {
   napi_async_init(env, NULL, name, &p->async);
   uv_poll_start(&p->handle, UV_READABLE, on_readable);
   uv_unref((uv_handle_t *)&p->handle);
-  napi_add_env_cleanup_hook(env, on_env_cleanup, p);
+  napi_add_async_cleanup_hook(env, on_env_cleanup, p, &p->cleanup);
   UZC_CALL(env, napi_create_external(env, p, NULL, NULL, &out));
   return out;
 }
@@ -106,7 +118,9 @@ napi_value uzc_poll_stop(napi_env env, napi_callback_info info) {
   uzc_poll *p = argc == 1 ? get_poll(env, argv[0]) : NULL;
   UZC_CHECK(env, p, "pollStop(handle)");
   if (!p->stopped) {
-    napi_remove_env_cleanup_hook(env, on_env_cleanup, p);
+    napi_async_cleanup_hook_handle h = p->cleanup;
+    p->cleanup = NULL;
+    if (h) napi_remove_async_cleanup_hook(h);
     poll_stop(p);
   }
   return NULL;
