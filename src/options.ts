@@ -41,19 +41,21 @@ export function validateBoolean(name: string, value: unknown): asserts value is 
  * (its memory is gone), a resizable one (its memory may move or shrink under the kernel), and a
  * SharedArrayBuffer (another thread may rewrite or outlive-free it while in flight).
  */
-export function validateSendBuffer(name: string, value: unknown): asserts value is Uint8Array {
+export function validateSendBuffer(name: string, value: unknown, index = -1): asserts value is Uint8Array {
+  // The name of an array element is built only on failure (this runs per chunk of every sendv).
+  const label = (): string => (index >= 0 ? `"${name}[${index}]"` : `"${name}"`);
   if (!(value instanceof Uint8Array)) {
-    throw new UringZcArgumentError(`"${name}" must be a Buffer or Uint8Array, got ${describe(value)}`);
+    throw new UringZcArgumentError(`${label()} must be a Buffer or Uint8Array, got ${describe(value)}`);
   }
   const ab = value.buffer as ArrayBuffer | SharedArrayBuffer;
   if (typeof SharedArrayBuffer !== 'undefined' && ab instanceof SharedArrayBuffer) {
-    throw new UringZcArgumentError(`"${name}" is backed by a SharedArrayBuffer: another thread could change or free it while the kernel reads it`);
+    throw new UringZcArgumentError(`${label()} is backed by a SharedArrayBuffer: another thread could change or free it while the kernel reads it`);
   }
   if ((ab as ArrayBuffer & { resizable?: boolean }).resizable === true) {
-    throw new UringZcArgumentError(`"${name}" is backed by a resizable ArrayBuffer: its memory may move while the kernel reads it`);
+    throw new UringZcArgumentError(`${label()} is backed by a resizable ArrayBuffer: its memory may move while the kernel reads it`);
   }
   if (ab.byteLength === 0 && isDetached(ab as ArrayBuffer)) {
-    throw new UringZcArgumentError(`"${name}" is backed by a detached ArrayBuffer (transferred or detached): its memory is gone`);
+    throw new UringZcArgumentError(`${label()} is backed by a detached ArrayBuffer (transferred or detached): its memory is gone`);
   }
 }
 

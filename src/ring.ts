@@ -67,6 +67,9 @@ export const DEFAULT_SETUP_FLAGS = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_T
 /** user_data of internal requests whose CQEs carry nothing for anyone (cancel-all at close). */
 const UD_INTERNAL = 0xffffffff;
 
+/** Size of a ring's msghdr scratch (see Ring#scratch). */
+const SCRATCH_BYTES = 64 * 1024;
+
 /** Most reap/submit rounds in one poll callback (see Ring#pump). */
 const PUMP_ROUNDS = 8;
 
@@ -255,6 +258,18 @@ export class Ring {
   private closedFlag = false;
   private closePromise: Promise<void> | undefined;
   private resolveClose: (() => void) | undefined;
+  /**
+   * Scratch memory for struct msghdr + iovecs of vectored requests, laid out when their SQE is
+   * written and reused once the kernel has consumed every SQE: with IORING_FEAT_SUBMIT_STABLE
+   * (5.5+, so every kernel with SEND_ZC) the kernel has copied the header and imported the
+   * iovecs by then. (Not the payload: that is read until the notification. Not control data
+   * either, which the socket layer reads at issue time: GSO headers live in their request.)
+   * @internal
+   */
+  readonly scratch = new Uint32Array(SCRATCH_BYTES >>> 2);
+  /** @internal Address of scratch[0]. */
+  readonly scratchAddr: number;
+  private scratchUsed = 0;
   private readonly dispatchBound = (ud: number, res: number, flags: number): void => this.dispatch(ud, res, flags);
   private readonly flushBound = (): void => this.flushMicrotask();
 
@@ -285,7 +300,23 @@ export class Ring {
     this.slots = new Array<RingOp | undefined>(this.maxInFlight).fill(undefined);
     this.freeSlots = [];
     for (let i = this.maxInFlight - 1; i >= 0; i--) this.freeSlots.push(i);
+    this.scratchAddr = native.address(this.scratch);
     this.poll = native.pollStart(mem.fd, () => this.pump());
+  }
+
+  /**
+   * @internal `bytes` (a multiple of 8) of scratch for a msghdr: its byte offset, or -1 when the
+   * scratch is full and the kernel still holds unconsumed SQEs (the caller then uses memory of its
+   * own that it keeps until the result CQE).
+   */
+  allocScratch(bytes: number): number {
+    if (this.scratchUsed + bytes > SCRATCH_BYTES) {
+      this.submit();
+      if (this.scratchUsed + bytes > SCRATCH_BYTES) return -1;
+    }
+    const at = this.scratchUsed;
+    this.scratchUsed += bytes;
+    return at;
   }
 
   /**
@@ -396,8 +427,13 @@ export class Ring {
 
   /** Submits pending SQEs. EBUSY/EAGAIN (CQ overflow backpressure) is retried at the next pump. */
   private submit(): void {
-    if (this.mem.pendingSqes() === 0) return;
+    if (this.mem.pendingSqes() === 0) {
+      this.scratchUsed = 0;
+      return;
+    }
     const r = this.mem.enter(0, this.deferTaskrun);
+    // Every SQE consumed: the kernel has copied what it needed from the scratch (SUBMIT_STABLE).
+    if (this.mem.pendingSqes() === 0) this.scratchUsed = 0;
     if (r < 0 && r !== -16 /* EBUSY */ && r !== -11 /* EAGAIN */ && r !== -4 /* EINTR */) {
       // Only a broken ring fails here (EBADF, EFAULT): nothing can complete any more.
       throw new UringZcSystemError(r, 'io_uring_enter');

@@ -171,9 +171,10 @@ class SendRequest implements RingOp {
   slot: number;
   /** Pool buffers sendv() lent: [pool, index, pool, index, ...], or null. */
   leases: (BufferPool | number)[] | null;
-  /** struct msghdr + iovecs + control data for SENDMSG(_ZC), held until the result CQE. */
+  /** Sent as a message (IORING_OP_SENDMSG(_ZC)): sendv(), GSO. */
+  vectored: boolean;
+  /** The msghdr memory when it is not in the ring's scratch (GSO control data), held to the result CQE. */
   msg: Buffer | null;
-  msgAddr: number;
   /** Kernel requests submitted for this send whose last CQE has not come yet. */
   open: number;
   sent: number;
@@ -208,8 +209,8 @@ class SendRequest implements RingOp {
     this.pool = null;
     this.slot = -1;
     this.leases = null;
+    this.vectored = false;
     this.msg = null;
-    this.msgAddr = 0;
     this.open = 0;
     this.sent = 0;
     this.notifs = 0;
@@ -257,7 +258,7 @@ class SendRequest implements RingOp {
   /** The result CQE of the kernel request that started at `offset`. */
   onResult(res: number, offset: number): void {
     if (res < 0) {
-      this.fail(sendError(res, this.len, this.zc, this.msg !== null));
+      this.fail(sendError(res, this.len, this.zc, this.vectored));
       return;
     }
     this.sent += res;
@@ -331,8 +332,10 @@ class StreamBatch implements RingOp {
   readonly reqs: SendRequest[];
   readonly total: number;
   readonly zc: boolean;
-  private readonly msg: Buffer;
-  private readonly msgAddr: number;
+  private readonly parts: Uint8Array[];
+  private readonly addrs: number[];
+  /** The msghdr when the ring's scratch was full, held until the result CQE. */
+  private msg: Buffer | null = null;
   private gotResult = false;
   private gotNotif = false;
   private expectNotif = false;
@@ -341,22 +344,21 @@ class StreamBatch implements RingOp {
     this.reqs = reqs;
     this.zc = reqs[0]!.zc;
     let total = 0;
-    const parts: Uint8Array[] = [];
-    const addrs: number[] = [];
+    this.parts = [];
+    this.addrs = [];
     for (const r of reqs) {
       total += r.len;
-      parts.push(r.buf!);
-      addrs.push(r.addr);
+      this.parts.push(r.buf!);
+      this.addrs.push(r.addr);
     }
     this.total = total;
-    const { m, at } = layoutMsg(parts, addrs, 0, 0, 0, 0);
-    this.msg = m;
-    this.msgAddr = at;
   }
 
   prep(w: Uint32Array, o: number, userData: number): void {
+    const { at, held } = placeMsg(this.sock.ring, this.parts, this.addrs, 0, 0, 0, 0);
+    this.msg = held;
     prepSendmsg(w, o, this.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, this.zc ? IORING_SEND_ZC_REPORT_USAGE : 0,
-      this.sock.fd, this.msgAddr, MSG_WAITALL, 0, userData);
+      this.sock.fd, at, MSG_WAITALL, 0, userData);
   }
 
   complete(res: number, flags: number): boolean {
@@ -539,6 +541,15 @@ export class ZeroCopySocket {
   private lastAddr = 0;
   private lastPool: BufferPool | undefined = undefined;
   private lastOptions: SendOptions | null = null;
+  // sendv()'s two-entry cache of chunks: object, length, address, pool.
+  private vecBuf0: Uint8Array | null = null;
+  private vecLen0 = 0;
+  private vecAddr0 = 0;
+  private vecPool0: BufferPool | undefined = undefined;
+  private vecBuf1: Uint8Array | null = null;
+  private vecLen1 = 0;
+  private vecAddr1 = 0;
+  private vecPool1: BufferPool | undefined = undefined;
   // Auto-downgrade state.
   private copiedRun = 0;
   private downgraded = false;
@@ -684,14 +695,14 @@ export class ZeroCopySocket {
       req.slot = slot;
       if (pool.ring === this.ring) req.fixedIndex = pool.index;
       req.segmentSize = segmentSize;
-      if (segmentSize > 0) this.attachMsg(req, 0);
+      req.vectored = segmentSize > 0;
       return this.start(req, callback);
     }
     if (auto && zc && this.downgraded) zc = ++this.downgradedSends % REPROBE_EVERY === 0;
     const req = new SendRequest(this, buf, addr, len, zc, auto, dest, destAddr);
     if (segmentSize > 0) {
       req.segmentSize = segmentSize;
-      this.attachMsg(req, 0);
+      req.vectored = true;
     }
     return this.start(req, callback);
   }
@@ -713,24 +724,48 @@ export class ZeroCopySocket {
     if (callback !== undefined && typeof callback !== 'function') {
       throw new UringZcArgumentError('"callback" must be a function');
     }
-    const list: Uint8Array[] = [];
-    const addrs: number[] = [];
+    const n = chunks.length;
+    const list = new Array<Uint8Array>(n);
+    const addrs = new Array<number>(n);
     const pools: BufferPool[] = [];
     const slots: number[] = [];
     let len = 0;
-    for (let i = 0; i < chunks.length; i++) {
-      const c = chunks[i];
-      validateSendBuffer(`chunks[${i}]`, c);
-      const pool = poolOf(c.buffer);
+    for (let i = 0; i < n; i++) {
+      const c = chunks[i]!;
+      const clen = c?.byteLength;
+      let addr: number;
+      let pool: BufferPool | undefined;
+      // A two-entry cache by chunk object (a header re-sent with changing bodies): as in send(),
+      // the same view with the same non-zero length is the same, still valid, memory.
+      if (c === this.vecBuf0 && clen === this.vecLen0 && clen !== 0) {
+        addr = this.vecAddr0;
+        pool = this.vecPool0;
+      } else if (c === this.vecBuf1 && clen === this.vecLen1 && clen !== 0) {
+        addr = this.vecAddr1;
+        pool = this.vecPool1;
+      } else {
+        validateSendBuffer('chunks', c, i);
+        const ab = c.buffer;
+        addr = baseAddress(ab) + c.byteOffset;
+        pool = poolOf(ab);
+        this.vecBuf1 = this.vecBuf0;
+        this.vecLen1 = this.vecLen0;
+        this.vecAddr1 = this.vecAddr0;
+        this.vecPool1 = this.vecPool0;
+        this.vecBuf0 = c;
+        this.vecLen0 = clen;
+        this.vecAddr0 = addr;
+        this.vecPool0 = pool;
+      }
       if (pool !== undefined) {
         const slot = pool.slotOf(c);
         pool.checkLendable(slot);
         pools.push(pool);
         slots.push(slot);
       }
-      list.push(c);
-      addrs.push(baseAddress(c.buffer) + c.byteOffset);
-      len += c.byteLength;
+      list[i] = c;
+      addrs[i] = addr;
+      len += clen;
     }
     let zc = len >= this.threshold;
     let auto = true;
@@ -779,7 +814,7 @@ export class ZeroCopySocket {
         req.fixedIndex = p0.index;
       }
     }
-    this.attachMsg(req, 0);
+    req.vectored = true;
     return this.start(req, callback);
   }
 
@@ -802,6 +837,8 @@ export class ZeroCopySocket {
     if (this.node && this.onNodeClose) this.node.removeListener('close', this.onNodeClose);
     this.lastAb = null; // do not keep the caller's memory alive through a closed socket
     this.lastBuf = null;
+    this.vecBuf0 = null;
+    this.vecBuf1 = null;
     this.lastPool = undefined;
     this.maybeFinishClose();
     return this.closePromise;
@@ -919,13 +956,7 @@ export class ZeroCopySocket {
     return promise;
   }
 
-  /** Gives `req` its msghdr (see layoutMsg), for its bytes from `skip` on. */
-  private attachMsg(req: SendRequest, skip: number): void {
-    const { m, at } = layoutMsg(req.chunks ?? [req.buf!], req.chunkAddrs ?? [req.addr], skip, req.destAddr,
-      req.dest === null ? 0 : req.dest.length, req.segmentSize);
-    req.msg = m;
-    req.msgAddr = at;
-  }
+
 
 
   /** @internal Fills the SQE for the bytes of `req` from `offset` on. */
@@ -934,16 +965,18 @@ export class ZeroCopySocket {
     const msgFlags = this.stream ? MSG_WAITALL : 0;
     const fixed = req.fixedIndex >= 0;
     const ioprio = req.zc ? IORING_SEND_ZC_REPORT_USAGE | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0;
-    if (req.msg === null) {
+    if (!req.vectored) {
       let len = req.len - offset;
       if (len > MAX_STREAM_CHUNK) len = MAX_STREAM_CHUNK;
       prepSend(w, o, req.zc ? IORING_OP_SEND_ZC : IORING_OP_SEND, 0, ioprio, this.fd, req.addr + offset, len, msgFlags,
         req.destAddr, req.dest === null ? 0 : req.dest.length, fixed ? req.fixedIndex : 0, userData);
       return;
     }
-    // The previous request of this send has had its result CQE: its msghdr is no longer read.
-    if (offset > 0) this.attachMsg(req, offset);
-    prepSendmsg(w, o, req.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, ioprio, this.fd, req.msgAddr, msgFlags,
+    // Laid out now, for the bytes from `offset` on (a stream tail after a short result).
+    const { at, held } = placeMsg(this.ring, req.chunks ?? [req.buf!], req.chunkAddrs ?? [req.addr], offset,
+      req.destAddr, req.dest === null ? 0 : req.dest.length, req.segmentSize);
+    req.msg = held;
+    prepSendmsg(w, o, req.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, ioprio, this.fd, at, msgFlags,
       fixed ? req.fixedIndex : 0, userData);
   }
 
@@ -1126,12 +1159,12 @@ export class ZeroCopySocket {
 }
 
 /**
- * Lays out struct msghdr, the iovecs of `parts` from byte `skip` on, and a GSO control message
- * (when `segmentSize` > 0) in one Buffer, which must stay alive until the request's result CQE.
- * Returns it with its address.
+ * Where a request's struct msghdr goes: the ring's scratch (consumed by the kernel at submission)
+ * or, for control data (read by the socket layer at issue time) and when the scratch is full, a
+ * Buffer of its own that the request holds until its result CQE (`held`).
  */
-function layoutMsg(parts: readonly Uint8Array[], addrs: readonly number[], skip: number, destAddr: number,
-  destLen: number, segmentSize: number): { m: Buffer; at: number } {
+function placeMsg(ring: Ring, parts: readonly Uint8Array[], addrs: readonly number[], skip: number, destAddr: number,
+  destLen: number, segmentSize: number): { at: number; held: Buffer | null } {
   // Skip the chunks (empty ones included) that are wholly before byte `skip`.
   let first = 0;
   let firstOffset = skip;
@@ -1142,34 +1175,47 @@ function layoutMsg(parts: readonly Uint8Array[], addrs: readonly number[], skip:
   const n = parts.length - first;
   const control = segmentSize > 0 ? GSO_CMSG_SPACE : 0;
   const size = MSGHDR_SIZE + n * IOVEC_SIZE + control;
-  // From Node's Buffer pool (8-byte aligned), written as 32-bit words: Buffer#writeUInt32LE and
-  // fill() cost far more per call (bounds checks) than the request itself. Every word is written.
-  const m = Buffer.allocUnsafe(size);
-  const w = new Uint32Array(m.buffer, m.byteOffset, size >>> 2);
-  const at = addressOf(m);
-  setU64(w, 0, destAddr); // msg_name
-  w[2] = destLen; // msg_namelen
-  w[3] = 0;
-  setU64(w, 4, at + MSGHDR_SIZE); // msg_iov
-  setU64(w, 6, n); // msg_iovlen
-  setU64(w, 8, control === 0 ? 0 : at + MSGHDR_SIZE + n * IOVEC_SIZE); // msg_control
-  setU64(w, 10, control); // msg_controllen
-  w[12] = 0; // msg_flags
-  w[13] = 0;
-  for (let i = 0, o = MSGHDR_SIZE >>> 2; i < n; i++, o += IOVEC_SIZE >>> 2) {
-    const off = i === 0 ? firstOffset : 0;
-    setU64(w, o, addrs[first + i]! + off); // iov_base
-    setU64(w, o + 2, parts[first + i]!.byteLength - off); // iov_len
+  const off = control === 0 ? ring.allocScratch(size) : -1;
+  let w: Uint32Array;
+  let o: number;
+  let at: number;
+  let held: Buffer | null = null;
+  if (off >= 0) {
+    w = ring.scratch;
+    o = off >>> 2;
+    at = ring.scratchAddr + off;
+  } else {
+    // From Node's Buffer pool (8-byte aligned).
+    held = Buffer.allocUnsafe(size);
+    w = new Uint32Array(held.buffer, held.byteOffset, size >>> 2);
+    o = 0;
+    at = addressOf(held);
+  }
+  // 32-bit word stores: Buffer#writeUInt32LE and fill() cost more per call than the request.
+  // Every word is written.
+  setU64(w, o, destAddr); // msg_name
+  w[o + 2] = destLen; // msg_namelen
+  w[o + 3] = 0;
+  setU64(w, o + 4, at + MSGHDR_SIZE); // msg_iov
+  setU64(w, o + 6, n); // msg_iovlen
+  setU64(w, o + 8, control === 0 ? 0 : at + MSGHDR_SIZE + n * IOVEC_SIZE); // msg_control
+  setU64(w, o + 10, control); // msg_controllen
+  w[o + 12] = 0; // msg_flags
+  w[o + 13] = 0;
+  for (let i = 0, v = o + (MSGHDR_SIZE >>> 2); i < n; i++, v += IOVEC_SIZE >>> 2) {
+    const skipHere = i === 0 ? firstOffset : 0;
+    setU64(w, v, addrs[first + i]! + skipHere); // iov_base
+    setU64(w, v + 2, parts[first + i]!.byteLength - skipHere); // iov_len
   }
   if (control > 0) {
-    const c = (MSGHDR_SIZE + n * IOVEC_SIZE) >>> 2;
+    const c = o + ((MSGHDR_SIZE + n * IOVEC_SIZE) >>> 2);
     setU64(w, c, 16 + 2); // cmsg_len = CMSG_LEN(sizeof(uint16_t))
     w[c + 2] = SOL_UDP; // cmsg_level
     w[c + 3] = UDP_SEGMENT; // cmsg_type
     w[c + 4] = segmentSize; // the uint16_t, little-endian, and padding
     w[c + 5] = 0;
   }
-  return { m, at };
+  return { at, held };
 }
 
 /** Stores a Number below 2^53 as two little-endian 32-bit words at word `o`. */
@@ -1181,7 +1227,7 @@ function setU64(w: Uint32Array, o: number, v: number): void {
 
 /** A stream send that can join a StreamBatch: one plain buffer, not from a pool. */
 function batchable(r: SendRequest): boolean {
-  return r.msg === null && r.pool === null && r.segmentSize === 0;
+  return !r.vectored && r.pool === null;
 }
 
 /** Pages touched by the chunks (each chunk's first to last page). */
