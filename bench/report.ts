@@ -93,7 +93,7 @@ export function formatTable(report: Report): string {
     'CPU s/GB = sender CPU seconds per GB',
     'copied = share of sends the kernel copied',
     `c-ref = the C reference sender (${o.cRefMode}), c-ref-pool = the same with registered buffers (zc-pool)`,
-    'ratios of median GB/s at the same scenario, size and working set',
+    'ratios: the median of per-round ratios of GB/s at the same scenario, size and working set (rows of a round run back to back)',
   ];
   if (report.rows.some((r) => r.mode === 'sendv')) notes.push('sendv = sendv([1 KiB header, body]) as one message');
   if (dgrams) notes.push(`gso = one send cut into ${o.gsoSegment ?? '?'}-byte datagrams (M dgrams/s)`);

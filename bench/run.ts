@@ -418,14 +418,23 @@ function fold(p: PlannedRow, rs: RoundResult[], firstError: string | null, tcp: 
 }
 
 /**
- * vsNode / vsCRef / vsCRefPool: this row's median GB/s over that of the node / c-ref / c-ref-pool
- * row of the same scenario, size and working set (null where that row was not measured).
+ * vsNode / vsCRef / vsCRefPool: this row against the node / c-ref / c-ref-pool row of the same
+ * scenario, size and working set (null where that row was not measured): the median of the
+ * per-round ratios. The rows of one round run back to back, so each ratio compares two
+ * measurements taken seconds apart; on a machine whose speed drifts (a VM's CPU share swings
+ * here by up to 2x from one second to the next) that is far steadier than a ratio of medians,
+ * which is the fallback when the round counts differ.
  */
 function addRatios(rows: Row[]): void {
   const by = new Map(rows.map((r) => [keyOf(r.scenario, r.mode, r.size, r.workingSet), r]));
   const ratio = (r: Row, mode: Mode): number | null => {
     const base = by.get(keyOf(r.scenario, mode, r.size, r.workingSet));
-    return base && base.gbps > 0 ? round4(r.gbps / base.gbps) : null;
+    if (!base || base.gbps <= 0) return null;
+    if (base.rounds.length === r.rounds.length && r.rounds.length > 0) {
+      const per = r.rounds.map((x, i) => x.gbps / base.rounds[i]!.gbps).filter((v) => Number.isFinite(v));
+      if (per.length === r.rounds.length) return round4(median(per));
+    }
+    return round4(r.gbps / base.gbps);
   };
   for (const r of rows) {
     r.vsNode = ratio(r, 'node');
