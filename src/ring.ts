@@ -20,6 +20,7 @@ import {
   IORING_ASYNC_CANCEL_FD,
   IORING_ENTER_GETEVENTS,
   IORING_FEAT_EXT_ARG,
+  IORING_FEAT_SUBMIT_STABLE,
   IORING_SETUP_COOP_TASKRUN,
   IORING_SETUP_DEFER_TASKRUN,
   IORING_SETUP_SINGLE_ISSUER,
@@ -270,6 +271,8 @@ export class Ring {
   /** @internal Address of scratch[0]. */
   readonly scratchAddr: number;
   private scratchUsed = 0;
+  /** The kernel consumes submitted data with the SQE (IORING_FEAT_SUBMIT_STABLE): scratch is usable. */
+  private readonly scratchStable: boolean;
   private readonly dispatchBound = (ud: number, res: number, flags: number): void => this.dispatch(ud, res, flags);
   private readonly flushBound = (): void => this.flushMicrotask();
 
@@ -301,6 +304,7 @@ export class Ring {
     this.freeSlots = [];
     for (let i = this.maxInFlight - 1; i >= 0; i--) this.freeSlots.push(i);
     this.scratchAddr = native.address(this.scratch);
+    this.scratchStable = (mem.features & IORING_FEAT_SUBMIT_STABLE) !== 0;
     this.poll = native.pollStart(mem.fd, () => this.pump());
   }
 
@@ -310,6 +314,7 @@ export class Ring {
    * own that it keeps until the result CQE).
    */
   allocScratch(bytes: number): number {
+    if (!this.scratchStable) return -1;
     if (this.scratchUsed + bytes > SCRATCH_BYTES) {
       this.submit();
       if (this.scratchUsed + bytes > SCRATCH_BYTES) return -1;

@@ -23,6 +23,7 @@ export const IORING_SETUP_DEFER_TASKRUN = 1 << 13;
 // Features reported by io_uring_setup.
 export const IORING_FEAT_SINGLE_MMAP = 1 << 0;
 export const IORING_FEAT_NODROP = 1 << 1;
+export const IORING_FEAT_SUBMIT_STABLE = 1 << 2;
 export const IORING_FEAT_EXT_ARG = 1 << 8;
 
 // io_uring_enter flags.
