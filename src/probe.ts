@@ -134,13 +134,15 @@ function probeFlags(mem: RingMemory, opcode: number, ioprio: number): boolean {
   // Bounded: each enter waits at most 1 s, and at most two CQEs can come.
   for (let tries = 0; tries < 3 && (result === undefined || (more && !notified)); tries++) {
     mem.enter(1, true);
-    mem.reap((_ud, res, flags) => {
-      if (result === undefined) {
-        result = res;
-        more = (flags & IORING_CQE_F_MORE) !== 0;
-      } else {
-        notified = true;
-      }
+    mem.reap({
+      onCqe: (_ud, res, flags) => {
+        if (result === undefined) {
+          result = res;
+          more = (flags & IORING_CQE_F_MORE) !== 0;
+        } else {
+          notified = true;
+        }
+      },
     });
   }
   return result !== undefined && result !== -22 /* EINVAL */;

@@ -1,7 +1,8 @@
 /**
  * Pure SQE encoders: each fills one 64-byte SQE in the mapped SQE array, seen as 16 Uint32 words
- * starting at word `o`. No syscalls, no allocation. Every word is written, because the kernel
- * rejects requests whose unused fields are not zero (e.g. SEND_ZC checks addr3 and __pad2).
+ * starting at word `o`. No syscalls, no allocation. The kernel rejects requests whose unused
+ * fields are not zero (e.g. SEND_ZC checks addr3 and __pad2): the words no encoder uses are never
+ * written at all, so they keep the zeros of the fresh mapping; every other word is written each time.
  *
  * Layout (struct io_uring_sqe): w0 = opcode | flags << 8 | ioprio << 16; w1 = fd; w2,w3 = off/addr2;
  * w4,w5 = addr; w6 = len; w7 = op flags (msg_flags, cancel_flags); w8,w9 = user_data;
@@ -33,13 +34,10 @@ export function prepSend(
   w[o + 6] = len;
   w[o + 7] = msgFlags;
   w[o + 8] = userData;
-  w[o + 9] = 0;
+  // w9 (user_data high), w12..w15 (addr3, __pad2): zero since the kernel mapped the SQE array, and
+  // no encoder here ever writes them, so they are not stored again on the hot path.
   w[o + 10] = bufIndex;
   w[o + 11] = destLen;
-  w[o + 12] = 0;
-  w[o + 13] = 0;
-  w[o + 14] = 0;
-  w[o + 15] = 0;
 }
 
 /**
