@@ -357,7 +357,7 @@ class StreamBatch implements RingOp {
   prep(w: Uint32Array, o: number, userData: number): void {
     const { at, held } = placeMsg(this.sock.ring, this.parts, this.addrs, 0, 0, 0, 0);
     this.msg = held;
-    prepSendmsg(w, o, this.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, this.zc ? IORING_SEND_ZC_REPORT_USAGE : 0,
+    prepSendmsg(w, o, this.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, this.zc ? this.sock.usageFlag : 0,
       this.sock.fd, at, MSG_WAITALL, 0, userData);
   }
 
@@ -465,7 +465,7 @@ class DatagramSend implements RingOp {
   prep(w: Uint32Array, o: number, userData: number): void {
     const fixed = this.fixedIndex >= 0;
     prepSend(w, o, this.zc ? IORING_OP_SEND_ZC : IORING_OP_SEND, 0,
-      this.zc ? IORING_SEND_ZC_REPORT_USAGE | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0,
+      this.zc ? this.sock.usageFlag | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0,
       this.sock.fd, this.addr, this.len, 0, this.destAddr, this.dest === null ? 0 : this.dest.length,
       fixed ? this.fixedIndex : 0, userData);
   }
@@ -512,6 +512,11 @@ export class ZeroCopySocket {
   readonly ring: Ring;
   private readonly threshold: number;
   private readonly autoDowngrade: boolean;
+  /**
+   * @internal IORING_SEND_ZC_REPORT_USAGE where the kernel has it (6.2+); 0 on 6.0/6.1, where a
+   * notification cannot say whether the kernel copied and `zeroCopy` is reported true.
+   */
+  readonly usageFlag: number;
   private readonly node: EventEmitter | undefined;
   private readonly onNodeClose: (() => void) | undefined;
   // Stream sockets: sends waiting for the one in the kernel.
@@ -565,6 +570,7 @@ export class ZeroCopySocket {
     this.type = this.stream ? 'tcp' : 'udp';
     this.threshold = options.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD;
     this.autoDowngrade = options.autoDowngrade ?? true;
+    this.usageFlag = capabilities().reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
     this.node = node;
     if (node) {
       // Node closed its socket: accept no more sends, cancel ours, close our duplicate.
@@ -964,7 +970,7 @@ export class ZeroCopySocket {
     // The kernel retries a short stream send itself and reports the total (MSG_WAITALL).
     const msgFlags = this.stream ? MSG_WAITALL : 0;
     const fixed = req.fixedIndex >= 0;
-    const ioprio = req.zc ? IORING_SEND_ZC_REPORT_USAGE | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0;
+    const ioprio = req.zc ? this.usageFlag | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0;
     if (!req.vectored) {
       let len = req.len - offset;
       if (len > MAX_STREAM_CHUNK) len = MAX_STREAM_CHUNK;
