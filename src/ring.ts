@@ -386,10 +386,7 @@ export class Ring {
       return;
     }
     if (this.backlogHead < this.backlog.length || !this.place(op)) this.backlog.push(op);
-    if (!this.inPump && !this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flushBound);
-    }
+    this.scheduleFlush();
     if (!this.pollRefd) this.setRef(true);
   }
 
@@ -407,10 +404,7 @@ export class Ring {
     }
     prepCancel(this.mem.sqes, o, fd, IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL, UD_INTERNAL);
     this.mem.advance();
-    if (!this.inPump && !this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flushBound);
-    }
+    this.scheduleFlush();
   }
 
   /** Gives `op` a slot and its SQE; false when there is no free slot. */
@@ -428,6 +422,14 @@ export class Ring {
     op.prep(this.mem.sqes, o, slot);
     this.mem.advance();
     return true;
+  }
+
+  /** Submits at the end of this tick (the pump submits itself when it is running). */
+  private scheduleFlush(): void {
+    if (!this.inPump && !this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushBound);
+    }
   }
 
   private flushMicrotask(): void {

@@ -144,10 +144,11 @@ const IOVEC_SIZE = 16;
 const GSO_CMSG_SPACE = 24;
 
 /**
- * One send() or sendv() call. It is also the ring request of its first (usually only) kernel
- * request; a stream send cut short by the kernel continues with TailOp requests, one at a time.
+ * One send() or sendv() call that is not a plain datagram (TCP, sendv, GSO). Its kernel requests
+ * are SendParts: usually one; a stream send cut short by the kernel continues with another part
+ * for the rest, one at a time.
  */
-class SendRequest implements RingOp {
+class SendRequest {
   sock: ZeroCopySocket;
   /** The one buffer of send(), or null for sendv(). */
   buf: Uint8Array | null;
@@ -184,10 +185,6 @@ class SendRequest implements RingOp {
   done: boolean;
   err: Error | null;
   zeroResults: number;
-  // The first kernel request's own CQE state.
-  gotResult: boolean;
-  gotNotif: boolean;
-  expectNotif: boolean;
   resolve: ((r: SendResult) => void) | null;
   reject: ((e: Error) => void) | null;
   callback: SendCallback | null;
@@ -218,36 +215,9 @@ class SendRequest implements RingOp {
     this.done = false;
     this.err = null;
     this.zeroResults = 0;
-    this.gotResult = false;
-    this.gotNotif = false;
-    this.expectNotif = false;
     this.resolve = null;
     this.reject = null;
     this.callback = null;
-  }
-
-  prep(w: Uint32Array, o: number, userData: number): void {
-    this.sock.prepChunk(this, 0, w, o, userData);
-  }
-
-  complete(res: number, flags: number): boolean {
-    if ((flags & IORING_CQE_F_NOTIF) !== 0) {
-      this.gotNotif = true;
-      this.onNotif(res);
-    } else {
-      this.gotResult = true;
-      this.expectNotif = (flags & IORING_CQE_F_MORE) !== 0;
-      this.onResult(res, 0);
-    }
-    // A notification comes if and only if the result CQE had F_MORE (never decided from res).
-    const last = this.gotResult && (!this.expectNotif || this.gotNotif);
-    if (last) this.closeOne();
-    return last;
-  }
-
-  abandon(err: Error): void {
-    this.fail(err);
-    this.closeOne();
   }
 
   onNotif(res: number): void {
@@ -268,7 +238,7 @@ class SendRequest implements RingOp {
         this.fail(new UringZcSystemError(-32 /* EPIPE */, 'send_zc'));
         return;
       }
-      this.sock.submitTail(this, offset + res);
+      this.sock.submitPart(this, offset + res);
       return;
     }
     this.done = true;
@@ -289,8 +259,11 @@ class SendRequest implements RingOp {
   }
 }
 
-/** The continuation of a stream send the kernel cut short: the bytes from `offset` on. */
-class TailOp implements RingOp {
+/**
+ * One kernel request of a SendRequest: its bytes from `offset` on (0 for the first; more for the
+ * rest of a stream send the kernel cut short).
+ */
+class SendPart implements RingOp {
   private gotResult = false;
   private gotNotif = false;
   private expectNotif = false;
@@ -309,6 +282,7 @@ class TailOp implements RingOp {
       this.expectNotif = (flags & IORING_CQE_F_MORE) !== 0;
       this.req.onResult(res, this.offset);
     }
+    // A notification comes if and only if the result CQE had F_MORE (never decided from res).
     const last = this.gotResult && (!this.expectNotif || this.gotNotif);
     if (last) this.req.closeOne();
     return last;
@@ -952,8 +926,7 @@ export class ZeroCopySocket {
     this.pending++;
     this.undone++;
     if (!this.stream) {
-      req.open++;
-      this.ring.queue(req);
+      this.submitPart(req, 0);
     } else if (this.active === null) {
       this.startStream(req);
     } else {
@@ -961,9 +934,6 @@ export class ZeroCopySocket {
     }
     return promise;
   }
-
-
-
 
   /** @internal Fills the SQE for the bytes of `req` from `offset` on. */
   prepChunk(req: SendRequest, offset: number, w: Uint32Array, o: number, userData: number): void {
@@ -986,16 +956,15 @@ export class ZeroCopySocket {
       fixed ? req.fixedIndex : 0, userData);
   }
 
-  /** @internal Queues the rest of a short stream send. */
-  submitTail(req: SendRequest, offset: number): void {
+  /** @internal Queues a kernel request for the bytes of `req` from `offset` on. */
+  submitPart(req: SendRequest, offset: number): void {
     req.open++;
-    this.ring.queue(new TailOp(req, offset));
+    this.ring.queue(new SendPart(req, offset));
   }
 
   private startStream(req: SendRequest): void {
     this.active = req;
-    req.open++;
-    this.ring.queue(req);
+    this.submitPart(req, 0);
   }
 
   /** @internal No further kernel request will be made for `req`: the stream may move on. */
@@ -1087,7 +1056,7 @@ export class ZeroCopySocket {
         p.sent = left;
         if (i + 1 < reqs.length) this.queue.splice(this.queueHead, 0, ...reqs.slice(i + 1));
         this.active = p;
-        this.submitTail(p, left);
+        this.submitPart(p, left);
       } else {
         this.startNext();
       }
