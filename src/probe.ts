@@ -21,6 +21,7 @@ import {
   IO_URING_OP_SUPPORTED,
 } from './uapi.js';
 import { addressOf } from './buffers.js';
+import { writeU64 } from './pool.js';
 
 /** What this process can use, and why not where it cannot. */
 export interface Capabilities {
@@ -151,12 +152,9 @@ function probeFlags(mem: RingMemory, opcode: number, ioprio: number): boolean {
 /** Registers and unregisters one page: fails with ENOMEM when RLIMIT_MEMLOCK is too low. */
 function probeFixedBuffers(fd: number): boolean {
   const page = Buffer.allocUnsafeSlow(4096);
-  const iov = Buffer.alloc(16);
-  iov.writeDoubleLE(0, 0);
-  const a = addressOf(page);
-  iov.writeUInt32LE(a % 4294967296, 0);
-  iov.writeUInt32LE(Math.floor(a / 4294967296), 4);
-  iov.writeUInt32LE(4096, 8);
+  const iov = Buffer.alloc(16); // struct iovec
+  writeU64(iov, 0, addressOf(page));
+  writeU64(iov, 8, page.length);
   if (native.register(fd, IORING_REGISTER_BUFFERS, iov, 1) < 0) return false;
   native.register(fd, IORING_UNREGISTER_BUFFERS, null, 0);
   return true;
