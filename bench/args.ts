@@ -66,6 +66,8 @@ export interface BenchOptions {
   readonly workingSetSize: number;
   /** Per row per round, milliseconds. */
   readonly durationMs: number;
+  /** Per row per round: sending before the clock starts (JIT warm-up), milliseconds. */
+  readonly warmupMs: number;
   readonly rounds: number;
   readonly qd: number;
   /** Per row per round: the count bound next to the time bound. */
@@ -101,17 +103,21 @@ export const DEFAULTS = Object.freeze({
   // (3 hot sizes + 1 cold) x 6 modes = 24 rows x 3 rounds x 0.5 s = 36 s of sending, about 50 s
   // with process start-up (~0.1-0.3 s a run) and filling / registering the cold region.
   durationMs: 500,
+  // A Node process runs its first ~100 ms of sends in the interpreter and baseline code before
+  // V8 optimises the send path; a server does that once in its life, so rows measure after it.
+  warmupMs: 200,
   rounds: 3,
   qd: 64,
   maxSends: 50_000_000,
   cRefMode: 'zc' as CMode,
   gsoSegment: DEFAULT_GSO_SEGMENT,
   quickDurationMs: 400,
+  quickWarmupMs: 100,
   quickRounds: 1,
 });
 
 const BENCH_FLAGS = new Set([
-  '--scenario', '--sizes', '--modes', '--working-set', '--working-set-size', '--duration', '--rounds',
+  '--scenario', '--sizes', '--modes', '--working-set', '--working-set-size', '--duration', '--warmup', '--rounds',
   '--qd', '--max-sends', '--c-ref-mode', '--json', '--chart', '--quick', '--help',
   '--cold-sizes', '--gso-segment', '--sweep',
 ]);
@@ -181,6 +187,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   let workingSets: WorkingSet[] | undefined;
   let workingSetSize: number | undefined;
   let durationMs: number | undefined;
+  let warmupMs: number | undefined;
   let rounds: number | undefined;
   let qd: number | undefined;
   let maxSends: number | undefined;
@@ -221,6 +228,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         break;
       case '--duration':
         durationMs = parseDuration(flag, v);
+        break;
+      case '--warmup':
+        warmupMs = v.trim() === '0' ? 0 : parseDuration(flag, v);
         break;
       case '--rounds':
         rounds = parseInteger(flag, v, 1, 100);
@@ -309,6 +319,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     coldSizes: Object.freeze(coldSizes),
     workingSetSize: wsSize,
     durationMs: durationMs ?? (quick ? DEFAULTS.quickDurationMs : DEFAULTS.durationMs),
+    warmupMs: warmupMs ?? (quick ? DEFAULTS.quickWarmupMs : DEFAULTS.warmupMs),
     rounds: rounds ?? (quick ? DEFAULTS.quickRounds : DEFAULTS.rounds),
     qd: qd ?? DEFAULTS.qd,
     maxSends: maxSends ?? DEFAULTS.maxSends,
@@ -442,6 +453,9 @@ rounds with their min-max.
                          (64k = ${MAX_UDP_SIZE} on UDP), hot and cold; its own table, the winner per
                          size, and where zero copy starts to win
   --duration D           per row per round, like 3s or 500ms (default: 500ms; --quick: 400ms)
+  --warmup D             per row per round, sending before the clock starts, every mode alike
+                         (V8 optimises the send path meanwhile); 0 for none (default: 200ms;
+                         --quick: 100ms)
   --rounds N             rounds (default: 3; --quick: 1)
   --qd N                 sends kept in flight (default: 64)
   --max-sends N          per row per round, next to the time bound (default: ${DEFAULTS.maxSends})

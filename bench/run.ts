@@ -231,8 +231,8 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
     if (plan.length > 0) {
       // ~0.25 s a run for process start-up (more with a cold working set to fill).
       const cold = plan.filter((p) => p.workingSet === 'cold').length;
-      const est = Math.round(o.rounds * (plan.length * (o.durationMs / 1000 + 0.2) + cold * 0.3));
-      hooks.note(`measuring ${plan.length} row${plan.length === 1 ? '' : 's'} x ${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.durationMs / 1000} s (about ${est} s)`);
+      const est = Math.round(o.rounds * (plan.length * ((o.durationMs + o.warmupMs) / 1000 + 0.2) + cold * 0.3));
+      hooks.note(`measuring ${plan.length} row${plan.length === 1 ? '' : 's'} x ${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.durationMs / 1000} s after ${o.warmupMs / 1000} s of warm-up (about ${est} s)`);
     }
     const results = new Map<string, RoundResult[]>();
     const firstErrors = new Map<string, string>();
@@ -291,6 +291,7 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
           coldSizes: [...o.coldSizes],
           workingSetSize: o.workingSetSize,
           durationMs: o.durationMs,
+          warmupMs: o.warmupMs,
           rounds: o.rounds,
           qd: o.qd,
           maxSends: o.maxSends,
@@ -323,6 +324,7 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
     tcp: env.tcp,
     qd: o.qd,
     durationMs: o.durationMs,
+    warmupMs: o.warmupMs,
     maxSends: o.maxSends,
     workingSet: p.workingSet === 'hot' ? 0 : o.workingSetSize,
     segment: p.mode === 'gso' ? gsoSegmentOf(p.size, o.gsoSegment) : 0,
@@ -334,13 +336,13 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
     argv = [C_REF_SENDER, ...cSenderArgs(wa)];
   } else {
     argv = [process.execPath, WORKER, '--mode', p.mode, '--size', String(p.size), '--dst', env.dst, '--port', String(env.port),
-      '--qd', String(o.qd), '--duration-ms', String(o.durationMs), '--max-sends', String(o.maxSends),
+      '--qd', String(o.qd), '--duration-ms', String(o.durationMs), '--warmup-ms', String(o.warmupMs), '--max-sends', String(o.maxSends),
       '--working-set', String(wa.workingSet), '--scenario', p.scenario];
     if (wa.segment > 0) argv.push('--segment', String(wa.segment));
     if (env.tcp) argv.push('--tcp');
   }
   // Bounded: the duration, plus start-up, filling a cold working set, and draining.
-  const timeoutMs = o.durationMs + 30_000 + Math.ceil(wa.workingSet / (64 * 1024 * 1024)) * 1000;
+  const timeoutMs = o.durationMs + o.warmupMs + 30_000 + Math.ceil(wa.workingSet / (64 * 1024 * 1024)) * 1000;
   const f = await finish(env.spawnSender(argv), timeoutMs);
   const why = f.timedOut ? `no result within ${timeoutMs} ms (killed)` : f.code !== 0 ? `exit status ${String(f.code ?? f.signal)}` : '';
   const line = f.stdout.trim().split('\n').pop() ?? '';

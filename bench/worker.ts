@@ -3,15 +3,16 @@
  * the C reference sender's fields plus `scenario` and `workingSet`.
  *
  *   node dist/bench/worker.js --mode node|copy|zc|zc-pool|sendv|gso|c-ref|c-ref-pool --size BYTES
- *        --dst IP --port N [--tcp] [--qd 64] [--duration-ms 3000] [--max-sends N]
+ *        --dst IP --port N [--tcp] [--qd 64] [--duration-ms 3000] [--warmup-ms 0] [--max-sends N]
  *        [--working-set BYTES] [--segment BYTES] [--scenario NAME] [--c-mode copy|zc|zc-pool]
  *
  * The flags are the C sender's (bench/ref/sender.c), so the orchestrator builds one argument list
  * for either. `qd` sends are kept in flight: each completion starts the next send from one shared
  * callback (the library's Node-style callback form: no Promise, no closure per send). The send
- * phase alone is timed: from the first send until the last one in flight has settled (for
- * uring-zc, at its notification), after sending stopped at the deadline or the count bound. CPU is
- * process.cpuUsage() over the same span.
+ * phase alone is timed: from the end of the warm-up (the loop already running, so that V8 has
+ * compiled the hot path as it would in a long-running server; the C sender warms up alike) until
+ * the last send in flight has settled (for uring-zc, at its notification), after sending stopped
+ * at the deadline or the count bound. CPU is process.cpuUsage() over the same span.
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -32,6 +33,9 @@ export interface WorkerArgs {
   tcp: boolean;
   qd: number;
   durationMs: number;
+  /** Sending before the clock starts (counters start over at its end; sends in flight go on). */
+  warmupMs: number;
+  /** Timed sends at most. */
   maxSends: number;
   /** 0: hot (one buffer re-sent); otherwise the cold region's size in bytes. */
   workingSet: number;
@@ -80,7 +84,7 @@ export const MAX_POOL_BYTES = 1024 ** 3;
 
 export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
   const a: WorkerArgs = {
-    mode: 'zc', size: 0, dst: '', port: 0, tcp: false, qd: 64, durationMs: 3000,
+    mode: 'zc', size: 0, dst: '', port: 0, tcp: false, qd: 64, durationMs: 3000, warmupMs: 0,
     maxSends: Number.MAX_SAFE_INTEGER, workingSet: 0, segment: 0, scenario: 'custom', cMode: 'zc',
   };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => {
@@ -109,6 +113,7 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
       case '--port': a.port = num(f, v, 1, 65535); required |= 8; break;
       case '--qd': a.qd = num(f, v, 1, 32768); break;
       case '--duration-ms': a.durationMs = num(f, v, 1, 3_600_000); break;
+      case '--warmup-ms': a.warmupMs = num(f, v, 0, 3_600_000); break;
       case '--max-sends': a.maxSends = num(f, v, 1, Number.MAX_SAFE_INTEGER); break;
       case '--working-set': a.workingSet = num(f, v, 0, 2 ** 40); break;
       case '--segment': a.segment = num(f, v, 1, MAX_UDP_SIZE); break;
@@ -138,7 +143,8 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
 export function cSenderArgs(a: WorkerArgs): string[] {
   const mode = a.mode === 'c-ref-pool' ? 'zc-pool' : a.cMode;
   const argv = ['--mode', mode, '--size', String(a.size), '--dst', a.dst, '--port', String(a.port),
-    '--qd', String(a.qd), '--duration-ms', String(a.durationMs), '--working-set', String(a.workingSet)];
+    '--qd', String(a.qd), '--duration-ms', String(a.durationMs), '--warmup-ms', String(a.warmupMs),
+    '--working-set', String(a.workingSet)];
   if (a.maxSends < Number.MAX_SAFE_INTEGER) argv.push('--max-sends', String(a.maxSends));
   if (a.tcp) argv.push('--tcp');
   return argv;
@@ -215,6 +221,10 @@ interface Counters {
   notifs: number;
   errors: number;
   firstError: string | null;
+  /** Notifications so far (uring-zc modes: from the socket's stats), read when the clock starts. */
+  notifsNow: (() => number) | null;
+  /** notifsNow() when the clock started. */
+  notifsBase: number;
 }
 
 /** The loop's two entry points, handed to a mode: one send settled; the mode can send again. */
@@ -224,11 +234,13 @@ interface Pump {
 }
 
 /**
- * Keeps `qd` sends in flight until the deadline or `maxSends` (or `blocked()` says wait for a
- * kick), then waits for the rest. Resolves when sending stopped and nothing is in flight.
+ * Keeps `qd` sends in flight for the warm-up (then calls `startClock` once), then until the
+ * deadline or `maxSends` timed sends (or `blocked()` says wait for a kick), then waits for the
+ * rest. Resolves when sending stopped and nothing is in flight.
  * `issue()` starts one send whose completion calls done(); if it throws, nothing was started.
  */
-function runLoop(a: WorkerArgs, c: Counters, issue: () => void, blocked: () => boolean, setPump: (p: Pump) => void): Promise<void> {
+function runLoop(a: WorkerArgs, c: Counters, issue: () => void, blocked: () => boolean, setPump: (p: Pump) => void,
+  startClock: (now: number) => void): Promise<void> {
   let started = 0;
   let inFlight = 0;
   let stopped = false;
@@ -239,10 +251,24 @@ function runLoop(a: WorkerArgs, c: Counters, issue: () => void, blocked: () => b
   // The clock, not a timer: completions that arrive through process.nextTick (dgram's lookup and
   // send callbacks) can keep the loop busy without ever reaching the timers phase. Read every 16
   // sends: ~2 ns a send instead of ~30.
-  const deadline = performance.now() + a.durationMs;
+  const warmEnd = performance.now() + a.warmupMs;
+  const deadline = warmEnd + a.durationMs;
+  let warming = true;
   const fill = (): void => {
     while (!stopped && inFlight < a.qd && !blocked()) {
-      if (started >= a.maxSends || c.errors >= MAX_ERRORS || ((started & 15) === 0 && performance.now() >= deadline)) {
+      if ((started & 15) === 0) {
+        const now = performance.now();
+        if (warming && now >= warmEnd) {
+          warming = false;
+          started = 0;
+          startClock(now);
+        }
+        if (!warming && now >= deadline) {
+          stopped = true;
+          break;
+        }
+      }
+      if ((!warming && started >= a.maxSends) || c.errors >= MAX_ERRORS) {
         stopped = true;
         break;
       }
@@ -405,7 +431,7 @@ async function uring(a: WorkerArgs, c: Counters): Promise<Timing> {
   try {
     s = await adoptSocket(a, ring, a.mode === 'copy' ? Infinity : 0, c);
     const { zs, opts } = s;
-    const before = zs.stats();
+    c.notifsNow = () => zs.stats().notifications;
     let pump = NO_PUMP;
     // The allocation-free callback: (err, bytes, zeroCopy).
     const onSent = (err: Error | null, bytes: number, zeroCopy: boolean): void => {
@@ -453,7 +479,7 @@ async function uring(a: WorkerArgs, c: Counters): Promise<Timing> {
       throw new Error(`worker: mode ${a.mode} is not a uring-zc mode`);
     }
     const t = await measure(a, c, issue, NOT_BLOCKED, (p) => (pump = p));
-    c.notifs = zs.stats().notifications - before.notifications;
+    c.notifs = zs.stats().notifications - c.notifsBase;
     return t;
   } finally {
     await s?.close();
@@ -516,11 +542,22 @@ interface Timing {
   cpuSys: number;
 }
 
-/** Runs the send loop and times it: wall clock and process CPU of the send phase only. */
+/**
+ * Runs the send loop and times it: wall clock and process CPU of the send phase after the
+ * warm-up. When the clock starts, the counters start over (errors are kept: they count whenever
+ * they happen).
+ */
 async function measure(a: WorkerArgs, c: Counters, issue: () => void, blocked: () => boolean, setPump: (p: Pump) => void): Promise<Timing> {
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await runLoop(a, c, issue, blocked, setPump);
+  let cpu0 = process.cpuUsage();
+  let t0 = performance.now();
+  await runLoop(a, c, issue, blocked, setPump, (now) => {
+    c.sends = 0;
+    c.bytes = 0;
+    c.copied = 0;
+    c.notifsBase = c.notifsNow?.() ?? 0;
+    cpu0 = process.cpuUsage();
+    t0 = now;
+  });
   const t1 = performance.now();
   const cpu = process.cpuUsage(cpu0);
   return { seconds: (t1 - t0) / 1000, cpuUser: cpu.user / 1e6, cpuSys: cpu.system / 1e6 };
@@ -541,7 +578,7 @@ async function cRef(a: WorkerArgs): Promise<WorkerResult> {
 
 export async function runWorker(a: WorkerArgs): Promise<WorkerResult> {
   if (a.mode === 'c-ref' || a.mode === 'c-ref-pool') return cRef(a);
-  const c: Counters = { sends: 0, bytes: 0, copied: 0, notifs: 0, errors: 0, firstError: null };
+  const c: Counters = { sends: 0, bytes: 0, copied: 0, notifs: 0, errors: 0, firstError: null, notifsNow: null, notifsBase: 0 };
   const t = a.mode === 'node' ? await (a.tcp ? nodeTcp(a, c) : nodeUdp(a, c)) : await uring(a, c);
   return {
     mode: a.mode,

@@ -154,9 +154,10 @@ class SendRequest {
   buf: Uint8Array | null;
   /** The buffers of sendv() (held until settled), or null. */
   chunks: Uint8Array[] | null;
-  /** Address of `buf`, or of each chunk. */
+  /** Address of `buf`. */
   addr: number;
-  chunkAddrs: number[] | null;
+  /** sendv(): address and length of each chunk, [addr, len, addr, len, ...], or null. */
+  iov: number[] | null;
   len: number;
   zc: boolean;
   /** True when this send's copy/zero-copy choice came from the threshold (auto-downgrade may act). */
@@ -195,7 +196,7 @@ class SendRequest {
     this.buf = buf;
     this.chunks = null;
     this.addr = addr;
-    this.chunkAddrs = null;
+    this.iov = null;
     this.len = len;
     this.zc = zc;
     this.auto = auto;
@@ -307,9 +308,10 @@ class StreamBatch implements RingOp {
   readonly total: number;
   readonly zc: boolean;
   private readonly parts: Uint8Array[];
-  private readonly addrs: number[];
+  /** Address and length of each send, [addr, len, ...]. */
+  private readonly iov: number[];
   /** The msghdr when the ring's scratch was full, held until the result CQE. */
-  private msg: Buffer | null = null;
+  msg: Buffer | null = null;
   private gotResult = false;
   private gotNotif = false;
   private expectNotif = false;
@@ -319,18 +321,17 @@ class StreamBatch implements RingOp {
     this.zc = reqs[0]!.zc;
     let total = 0;
     this.parts = [];
-    this.addrs = [];
+    this.iov = [];
     for (const r of reqs) {
       total += r.len;
       this.parts.push(r.buf!);
-      this.addrs.push(r.addr);
+      this.iov.push(r.addr, r.len);
     }
     this.total = total;
   }
 
   prep(w: Uint32Array, o: number, userData: number): void {
-    const { at, held } = placeMsg(this.sock.ring, this.parts, this.addrs, 0, 0, 0, 0);
-    this.msg = held;
+    const at = placeMsg(this.sock.ring, this, this.iov, 0, 0, 0, 0);
     prepSendmsg(w, o, this.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, this.zc ? this.sock.usageFlag : 0,
       this.sock.fd, at, MSG_WAITALL, 0, userData);
   }
@@ -440,7 +441,7 @@ class DatagramSend implements RingOp {
     const fixed = this.fixedIndex >= 0;
     prepSend(w, o, this.zc ? IORING_OP_SEND_ZC : IORING_OP_SEND, 0,
       this.zc ? this.sock.usageFlag | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0,
-      this.sock.fd, this.addr, this.len, 0, this.destAddr, this.dest === null ? 0 : this.dest.length,
+      this.sock.fd, this.addr, this.len, 0, this.destAddr, this.dest === null ? 0 : this.sock.sockaddrLen,
       fixed ? this.fixedIndex : 0, userData);
   }
 
@@ -466,6 +467,58 @@ class DatagramSend implements RingOp {
     this.sock.onDatagramResult();
     this.sock.settleDatagram(this);
   }
+
+  /** Sent as a message (DatagramVector). */
+  get vectored(): boolean {
+    return false;
+  }
+
+  /** Returns the pool buffer (`pool` is not null) at the last CQE. */
+  giveBack(): void {
+    this.pool!.giveBack(this.slot);
+  }
+}
+
+/**
+ * sendv() of one datagram (no GSO): a DatagramSend whose bytes are a list of chunks, sent as
+ * IORING_OP_SENDMSG(_ZC) with an iovec each. One kernel request, as a datagram cannot be split;
+ * measured (bench/vector.ts): the kernel sends [1 KiB header, body] as fast as the body alone,
+ * so the header rides along as one more zero-copy fragment instead of a separate copying send.
+ */
+class DatagramVector extends DatagramSend {
+  readonly chunks: Uint8Array[];
+  /** Address and length of each chunk, [addr, len, addr, len, ...]. */
+  readonly iov: number[];
+  /** Pool buffers lent: [pool, index, pool, index, ...], or null. `pool` is the first of them. */
+  leases: (BufferPool | number)[] | null;
+  /** The msghdr when the ring's scratch was full, held until the result CQE. */
+  msg: Buffer | null;
+
+  constructor(sock: ZeroCopySocket, chunks: Uint8Array[], iov: number[], len: number, zc: boolean, auto: boolean,
+    dest: Buffer | null, destAddr: number) {
+    super(sock, chunks[0]!, 0, len, zc, auto, dest, destAddr);
+    this.chunks = chunks;
+    this.iov = iov;
+    this.leases = null;
+    this.msg = null;
+  }
+
+  override prep(w: Uint32Array, o: number, userData: number): void {
+    const sock = this.sock;
+    const fixed = this.fixedIndex >= 0;
+    const at = placeMsg(sock.ring, this, this.iov, 0, this.destAddr, this.dest === null ? 0 : sock.sockaddrLen, 0);
+    prepSendmsg(w, o, this.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0,
+      this.zc ? sock.usageFlag | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0, sock.fd, at, 0, fixed ? this.fixedIndex : 0, userData);
+  }
+
+  override get vectored(): boolean {
+    return true;
+  }
+
+  override giveBack(): void {
+    const l = this.leases!;
+    for (let i = 0; i < l.length; i += 2) (l[i] as BufferPool).giveBack(l[i + 1] as number);
+  }
 }
 
 /**
@@ -483,6 +536,8 @@ export class ZeroCopySocket {
   readonly type: 'tcp' | 'udp';
   /** @internal */ readonly stream: boolean;
   readonly domain: number;
+  /** @internal Length of a destination sockaddr of this socket's family (sockaddr_in/_in6). */
+  readonly sockaddrLen: number;
   readonly ring: Ring;
   private readonly threshold: number;
   private readonly autoDowngrade: boolean;
@@ -540,6 +595,7 @@ export class ZeroCopySocket {
     this.ring = ring;
     this.fd = fd;
     this.domain = domain;
+    this.sockaddrLen = domain === AF_INET6 ? 28 : 16;
     this.stream = sockType === SOCK_STREAM;
     this.type = this.stream ? 'tcp' : 'udp';
     this.threshold = options.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD;
@@ -582,10 +638,12 @@ export class ZeroCopySocket {
    */
   send(buf: Uint8Array, options: SendOptions | undefined, callback: SendCallback): void;
   send(buf: Uint8Array, options?: SendOptions, callback?: SendCallback): Promise<SendResult> | void {
-    // Typed array getters are calls here (`.buffer` even into C++, ~30 ns): the common re-send of
-    // the same Buffer reads only byteLength. A view's memory cannot move, and a detached one shows
-    // byteLength 0, so a non-zero length equal to last time means the same, still valid, memory.
-    const len = buf?.byteLength;
+    // Typed array getters are calls here (`.buffer` even into C++, ~30 ns; byteLength and
+    // byteOffset ~4x `.length`): the common re-send of the same Buffer reads only `.length`, which
+    // is byteLength for a Uint8Array (trusted only once `buf` is known to be one). A view's memory
+    // cannot move, and a detached one shows length 0, so a non-zero length equal to last time
+    // means the same, still valid, memory.
+    const len = buf?.length;
     let addr: number;
     let base: number;
     let pool: BufferPool | undefined;
@@ -706,13 +764,15 @@ export class ZeroCopySocket {
     }
     const n = chunks.length;
     const list = new Array<Uint8Array>(n);
-    const addrs = new Array<number>(n);
-    const pools: BufferPool[] = [];
-    const slots: number[] = [];
+    // [addr, len] per chunk: the msghdr is written from numbers, without typed-array getters.
+    const iov = new Array<number>(2 * n);
+    // Pool chunks and their buffer indexes, allocated only when there are any.
+    let pools: BufferPool[] | null = null;
+    let slots: number[] | null = null;
     let len = 0;
     for (let i = 0; i < n; i++) {
       const c = chunks[i]!;
-      const clen = c?.byteLength;
+      const clen = c?.length; // byteLength of a Uint8Array, cheaper to read (see send())
       let addr: number;
       let pool: BufferPool | undefined;
       // A two-entry cache by chunk object (a header re-sent with changing bodies): as in send(),
@@ -740,11 +800,12 @@ export class ZeroCopySocket {
       if (pool !== undefined) {
         const slot = pool.slotOf(c);
         pool.checkLendable(slot);
-        pools.push(pool);
-        slots.push(slot);
+        (pools ??= []).push(pool);
+        (slots ??= []).push(slot);
       }
       list[i] = c;
-      addrs[i] = addr;
+      iov[2 * i] = addr;
+      iov[2 * i + 1] = clen;
       len += clen;
     }
     let zc = len >= this.threshold;
@@ -767,33 +828,58 @@ export class ZeroCopySocket {
     if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
       throw new UringZcArgumentError(`the chunks add up to ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
     }
-    if (pools.length > 0) {
+    if (pools !== null) {
       zc = true;
       auto = false;
     } else if (auto && zc && this.downgraded) {
       zc = ++this.downgradedSends % REPROBE_EVERY === 0;
     }
-    if (zc && !this.stream && pagesSpanned(addrs, list) > maxSkbFrags()) {
+    if (zc && !this.stream && pagesSpanned(iov) > maxSkbFrags()) {
       // A zero-copy datagram references user pages as skb fragments, at most
       // net.core.max_skb_frags of them (17 by default): more is EMSGSIZE. Copy such a datagram.
       zc = false;
       auto = false;
     }
-    const req = new SendRequest(this, null, 0, len, zc, auto, dest, dest === null ? 0 : this.lastDestAddr);
-    req.chunks = list;
-    req.chunkAddrs = addrs;
-    req.segmentSize = segmentSize;
-    if (pools.length > 0) {
-      req.leases = [];
+    const destAddr = dest === null ? 0 : this.lastDestAddr;
+    let leases: (BufferPool | number)[] | null = null;
+    let fixedIndex = -1;
+    if (pools !== null) {
+      leases = [];
       for (let i = 0; i < pools.length; i++) {
-        pools[i]!.lend(slots[i]!);
-        req.leases.push(pools[i]!, slots[i]!);
+        pools[i]!.lend(slots![i]!);
+        leases.push(pools[i]!, slots![i]!);
       }
       const p0 = pools[0]!;
       if (zc && pools.length === list.length && pools.every((p) => p === p0) && p0.ring === this.ring && capabilities().sendmsgZcFixed) {
-        req.fixedIndex = p0.index;
+        fixedIndex = p0.index;
       }
     }
+    if (!this.stream && segmentSize === 0) {
+      // One datagram: the lean path of send()'s datagrams.
+      const op = new DatagramVector(this, list, iov, len, zc, auto, dest, destAddr);
+      if (leases !== null) {
+        op.leases = leases;
+        op.pool = pools![0]!;
+        op.fixedIndex = fixedIndex;
+      }
+      if (callback !== undefined) {
+        op.callback = callback;
+        this.startDatagram(op);
+        return;
+      }
+      const promise = new Promise<SendResult>((resolve, reject) => {
+        op.resolve = resolve;
+        op.reject = reject;
+      });
+      this.startDatagram(op);
+      return promise;
+    }
+    const req = new SendRequest(this, null, 0, len, zc, auto, dest, destAddr);
+    req.chunks = list;
+    req.iov = iov;
+    req.segmentSize = segmentSize;
+    req.leases = leases;
+    req.fixedIndex = fixedIndex;
     req.vectored = true;
     return this.start(req, callback);
   }
@@ -886,9 +972,9 @@ export class ZeroCopySocket {
     const c = this.counters;
     const s = op.state;
     if ((s & GOT_NOTIF) !== 0) c.notifications++;
-    if (op.pool !== null) op.pool.giveBack(op.slot);
+    if (op.pool !== null) op.giveBack();
     let err = op.err;
-    if (err === null && op.res < 0) err = sendError(op.res, op.len, op.zc, false);
+    if (err === null && op.res < 0) err = sendError(op.res, op.len, op.zc, op.vectored);
     const zeroCopy = (s & (GOT_NOTIF | WAS_COPIED)) === GOT_NOTIF;
     if (err !== null) {
       c.errors++;
@@ -945,13 +1031,12 @@ export class ZeroCopySocket {
       let len = req.len - offset;
       if (len > MAX_STREAM_CHUNK) len = MAX_STREAM_CHUNK;
       prepSend(w, o, req.zc ? IORING_OP_SEND_ZC : IORING_OP_SEND, 0, ioprio, this.fd, req.addr + offset, len, msgFlags,
-        req.destAddr, req.dest === null ? 0 : req.dest.length, fixed ? req.fixedIndex : 0, userData);
+        req.destAddr, req.dest === null ? 0 : this.sockaddrLen, fixed ? req.fixedIndex : 0, userData);
       return;
     }
     // Laid out now, for the bytes from `offset` on (a stream tail after a short result).
-    const { at, held } = placeMsg(this.ring, req.chunks ?? [req.buf!], req.chunkAddrs ?? [req.addr], offset,
-      req.destAddr, req.dest === null ? 0 : req.dest.length, req.segmentSize);
-    req.msg = held;
+    const at = placeMsg(this.ring, req, req.iov ?? [req.addr, req.len], offset,
+      req.destAddr, req.dest === null ? 0 : this.sockaddrLen, req.segmentSize);
     prepSendmsg(w, o, req.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, ioprio, this.fd, at, msgFlags,
       fixed ? req.fixedIndex : 0, userData);
   }
@@ -1136,32 +1221,35 @@ export class ZeroCopySocket {
 /**
  * Where a request's struct msghdr goes: the ring's scratch (consumed by the kernel at submission)
  * or, for control data (read by the socket layer at issue time) and when the scratch is full, a
- * Buffer of its own that the request holds until its result CQE (`held`).
+ * Buffer of its own that the request holds until its result CQE (`holder.msg`). Returns the
+ * msghdr's address.
  */
-function placeMsg(ring: Ring, parts: readonly Uint8Array[], addrs: readonly number[], skip: number, destAddr: number,
-  destLen: number, segmentSize: number): { at: number; held: Buffer | null } {
-  // Skip the chunks (empty ones included) that are wholly before byte `skip`.
+function placeMsg(ring: Ring, holder: { msg: Buffer | null }, iov: readonly number[], skip: number, destAddr: number,
+  destLen: number, segmentSize: number): number {
+  // Skip the chunks (empty ones included) that are wholly before byte `skip`; `iov` holds
+  // [addr, len] per chunk.
+  const chunks = iov.length >>> 1;
   let first = 0;
   let firstOffset = skip;
-  while (first < parts.length - 1 && firstOffset >= parts[first]!.byteLength) {
-    firstOffset -= parts[first]!.byteLength;
+  while (first < chunks - 1 && firstOffset >= iov[2 * first + 1]!) {
+    firstOffset -= iov[2 * first + 1]!;
     first++;
   }
-  const n = parts.length - first;
+  const n = chunks - first;
   const control = segmentSize > 0 ? GSO_CMSG_SPACE : 0;
   const size = MSGHDR_SIZE + n * IOVEC_SIZE + control;
   const off = control === 0 ? ring.allocScratch(size) : -1;
   let w: Uint32Array;
   let o: number;
   let at: number;
-  let held: Buffer | null = null;
   if (off >= 0) {
     w = ring.scratch;
     o = off >>> 2;
     at = ring.scratchAddr + off;
   } else {
     // From Node's Buffer pool (8-byte aligned).
-    held = Buffer.allocUnsafe(size);
+    const held = Buffer.allocUnsafe(size);
+    holder.msg = held;
     w = new Uint32Array(held.buffer, held.byteOffset, size >>> 2);
     o = 0;
     at = addressOf(held);
@@ -1179,8 +1267,8 @@ function placeMsg(ring: Ring, parts: readonly Uint8Array[], addrs: readonly numb
   w[o + 13] = 0;
   for (let i = 0, v = o + (MSGHDR_SIZE >>> 2); i < n; i++, v += IOVEC_SIZE >>> 2) {
     const skipHere = i === 0 ? firstOffset : 0;
-    setU64(w, v, addrs[first + i]! + skipHere); // iov_base
-    setU64(w, v + 2, parts[first + i]!.byteLength - skipHere); // iov_len
+    setU64(w, v, iov[2 * (first + i)]! + skipHere); // iov_base
+    setU64(w, v + 2, iov[2 * (first + i) + 1]! - skipHere); // iov_len
   }
   if (control > 0) {
     const c = o + ((MSGHDR_SIZE + n * IOVEC_SIZE) >>> 2);
@@ -1190,7 +1278,7 @@ function placeMsg(ring: Ring, parts: readonly Uint8Array[], addrs: readonly numb
     w[c + 4] = segmentSize; // the uint16_t, little-endian, and padding
     w[c + 5] = 0;
   }
-  return { at, held };
+  return at;
 }
 
 /** Stores a Number below 2^53 as two little-endian 32-bit words at word `o`. */
@@ -1206,11 +1294,12 @@ function batchable(r: SendRequest): boolean {
 }
 
 /** Pages touched by the chunks (each chunk's first to last page). */
-function pagesSpanned(addrs: readonly number[], parts: readonly Uint8Array[]): number {
+function pagesSpanned(iov: readonly number[]): number {
   let pages = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const len = parts[i]!.byteLength;
-    if (len > 0) pages += Math.floor((addrs[i]! + len - 1) / 4096) - Math.floor(addrs[i]! / 4096) + 1;
+  for (let i = 0; i < iov.length; i += 2) {
+    const addr = iov[i]!;
+    const len = iov[i + 1]!;
+    if (len > 0) pages += Math.floor((addr + len - 1) / 4096) - Math.floor(addr / 4096) + 1;
   }
   return pages;
 }

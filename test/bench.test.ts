@@ -65,7 +65,7 @@ function checkReport(text: string): { rows: Array<Record<string, unknown>>; skip
   assert.equal(typeof machine['cpuModel'], 'string');
   const options = r['options'] as Record<string, unknown>;
   for (const k of ['scenarios', 'sizes', 'modes', 'workingSets', 'coldSizes']) assert.ok(Array.isArray(options[k]), `options.${k}`);
-  for (const k of ['workingSetSize', 'durationMs', 'rounds', 'qd', 'maxSends', 'gsoSegment']) assert.equal(typeof options[k], 'number', `options.${k}`);
+  for (const k of ['workingSetSize', 'durationMs', 'warmupMs', 'rounds', 'qd', 'maxSends', 'gsoSegment']) assert.equal(typeof options[k], 'number', `options.${k}`);
   assert.equal(typeof options['cRefMode'], 'string');
   assert.equal(typeof options['quick'], 'boolean');
   assert.equal(typeof options['sweep'], 'boolean');
@@ -116,6 +116,7 @@ describe('uring-zc bench: command line', () => {
     ['an unknown scenario', ['bench', '--scenario', 'udp-moon'], /--scenario.*udp-moon/],
     ['an unknown flag', ['bench', '--fast'], /--fast/],
     ['a bad duration', ['bench', '--duration', 'soon'], /--duration/],
+    ['a bad warm-up', ['bench', '--warmup', '5ms'], /--warmup/],
     ['a bad working set', ['bench', '--working-set', 'warm'], /--working-set/],
     ['a working set smaller than a send', ['bench', '--working-set', 'cold', '--working-set-size', '1k', '--sizes', '16k'], /--working-set-size/],
     ['--cold-sizes outside --sizes', ['bench', '--sizes', '4k,16k', '--cold-sizes', '32k'], /--cold-sizes.*32k/],
@@ -160,6 +161,11 @@ describe('uring-zc bench: options and the sweep summary', () => {
     // Explicit sizes measure hot only unless asked; --working-set both measures every size cold.
     assert.deepEqual(parseBenchOptions(['--sizes', '1k']).coldSizes, []);
     assert.deepEqual(parseBenchOptions(['--sizes', '1k,2k', '--working-set', 'both']).coldSizes, [1024, 2048]);
+    // Every row warms up before its clock starts (V8 optimises the send path meanwhile).
+    assert.equal(o.warmupMs, 200);
+    assert.equal(parseBenchOptions(['--quick']).warmupMs, 100);
+    assert.equal(parseBenchOptions(['--warmup', '0']).warmupMs, 0);
+    assert.equal(parseBenchOptions(['--warmup', '1s']).warmupMs, 1000);
   });
 
   test('--sweep: copy, zc and zc-pool at 1k..64k (65507 on UDP), hot and cold', () => {

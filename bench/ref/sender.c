@@ -7,7 +7,7 @@
  *
  *   sender --mode copy|zc|zc-pool --size BYTES --dst IPv4|IPv6 --port N
  *          [--tcp] [--qd 64] [--duration-ms 3000] [--max-sends N]
- *          [--working-set BYTES] [--setup-flags N]
+ *          [--working-set BYTES] [--setup-flags N] [--warmup-ms 0]
  *
  * Modes:
  *   copy     IORING_OP_SEND
@@ -33,8 +33,10 @@
  * decides, never res.
  *
  * Output: one JSON line on stdout. seconds/bytes/sends cover the timed loop:
- * from the first submit until the result CQE of the last send started before
- * the deadline (or --max-sends). Notifications still outstanding then are
+ * from the first submit (or the end of --warmup-ms, when the loop is already
+ * running: the counters start over, sends in flight count in the timed part)
+ * until the result CQE of the last send started before the deadline (or
+ * --max-sends, which counts timed sends). Notifications still outstanding then are
  * drained afterwards (at most 5 s) and counted in notifs/copied, but not
  * timed. cpuUser/cpuSys are getrusage(RUSAGE_SELF) deltas over the same timed
  * span (so filling a 256 MiB working set is not charged to the sends).
@@ -137,7 +139,7 @@ static void usage_error(const char *msg, const char *arg)
 	fprintf(stderr,
 		"usage: sender --mode copy|zc|zc-pool --size BYTES --dst IPv4|IPv6 --port N\n"
 		"              [--tcp] [--qd 64] [--duration-ms 3000] [--max-sends N]\n"
-		"              [--working-set BYTES] [--setup-flags N]\n");
+		"              [--working-set BYTES] [--setup-flags N] [--warmup-ms 0]\n");
 	exit(2);
 }
 
@@ -376,6 +378,9 @@ struct slot {
 	unsigned char result_seen;
 	unsigned char notif_due; /* result CQE had F_MORE */
 	unsigned char notif_seen;
+	/* Its result was counted after the warm-up: its notification counts
+	 * too (so that copied never exceeds sends). */
+	unsigned char timed;
 };
 
 struct opts {
@@ -384,6 +389,8 @@ struct opts {
 	int tcp;
 	unsigned qd;
 	unsigned long long duration_ms;
+	/* Sent before the clock starts, like the Node rows' JIT warm-up. */
+	unsigned long long warmup_ms;
 	unsigned long long max_sends;
 	unsigned long long working_set;
 	unsigned setup_flags;
@@ -435,6 +442,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->qd = (unsigned)parse_u64(a, v, 1, 32768);
 		} else if (!strcmp(a, "--duration-ms")) {
 			o->duration_ms = parse_u64(a, v, 1, 86400000ULL);
+		} else if (!strcmp(a, "--warmup-ms")) {
+			o->warmup_ms = parse_u64(a, v, 0, 86400000ULL);
 		} else if (!strcmp(a, "--max-sends")) {
 			o->max_sends = parse_u64(a, v, 1, ULLONG_MAX);
 		} else if (!strcmp(a, "--working-set")) {
@@ -577,8 +586,8 @@ int main(int argc, char **argv)
 	unsigned busy = 0;            /* slots not free */
 	unsigned results_pending = 0; /* SQEs queued whose result CQE is still due */
 	unsigned long long started = 0; /* whole sends begun */
-	int sock, stopping = 0, timing_done = 0;
-	uint64_t t0, t1 = 0, deadline, stop_at = 0, drain_deadline = 0;
+	int sock, stopping = 0, timing_done = 0, warming;
+	uint64_t t0, t1 = 0, deadline, stop_at = 0, drain_deadline = 0, warm_end;
 	struct rusage ru0, ru1;
 	unsigned char *buf;
 	size_t buf_len;
@@ -647,21 +656,33 @@ int main(int argc, char **argv)
 
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = now_ns();
-	deadline = t0 + o.duration_ms * 1000000ULL;
+	/* Warm-up: the loop runs as measured, then the counters, the clock and
+	 * the CPU times start over without draining (steady state goes on). */
+	warming = o.warmup_ms > 0;
+	warm_end = t0 + o.warmup_ms * 1000000ULL;
+	deadline = warm_end + o.duration_ms * 1000000ULL;
 
 	for (;;) {
 		uint64_t now = now_ns();
 		unsigned to_submit, min_complete;
 		int ret;
 
-		if (!stopping && (now >= deadline || started >= o.max_sends))
+		if (warming && now >= warm_end) {
+			/* Errors are kept: they are reported whenever they happen. */
+			warming = 0;
+			st.sends = st.bytes = st.copied = st.notifs = 0;
+			started = 0;
+			t0 = now;
+			getrusage(RUSAGE_SELF, &ru0);
+		}
+		if (!stopping && !warming && (now >= deadline || started >= o.max_sends))
 			stopping = 1;
 		if (stopping && !stop_at)
 			stop_at = now;
 
 		/* ---- fill */
 		if (!o.tcp) {
-			while (!stopping && n_free && started < o.max_sends) {
+			while (!stopping && n_free && (warming || started < o.max_sends)) {
 				struct io_uring_sqe *sqe = sq_get(&r);
 				unsigned bi, s;
 				unsigned char *p;
@@ -689,7 +710,7 @@ int main(int argc, char **argv)
 				results_pending++;
 			}
 		} else if (!tcp_active && n_free &&
-			   (tcp_rem || (!stopping && started < o.max_sends))) {
+			   (tcp_rem || (!stopping && (warming || started < o.max_sends)))) {
 			/* One send in flight on the stream: several SEND_ZC in
 			 * flight on one TCP socket corrupt the byte stream. */
 			struct io_uring_sqe *sqe = sq_get(&r);
@@ -778,13 +799,16 @@ int main(int argc, char **argv)
 				}
 				sl = &slots[ud];
 				if (cqe->flags & IORING_CQE_F_NOTIF) {
-					st.notifs++;
-					if ((unsigned)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
-						st.copied++;
+					if (sl->timed) {
+						st.notifs++;
+						if ((unsigned)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
+							st.copied++;
+					}
 					sl->notif_seen = 1;
 				} else {
 					results_pending--;
 					sl->result_seen = 1;
+					sl->timed = !warming;
 					/* Only F_MORE says whether a notification follows. */
 					sl->notif_due = (cqe->flags & IORING_CQE_F_MORE) != 0;
 					if (cqe->res < 0) {
