@@ -15,9 +15,11 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 /**
  * What a row measures. `c-ref` is the project's C reference sender (build/Release/uzc_ref_sender)
  * in `--c-ref-mode` (SEND_ZC by default); `c-ref-pool` is the same sender in its `zc-pool` mode
- * (SEND_ZC from registered buffers), the like-for-like ceiling of `zc-pool`.
+ * (SEND_ZC from registered buffers), the like-for-like ceiling of `zc-pool`. `bare` and
+ * `bare-pool` send the same SEND_ZC requests from a minimal TypeScript ring loop without the
+ * library (bench/bare.ts): the ceiling of any event-loop-driven TypeScript ring (UDP only).
  */
-export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'c-ref', 'c-ref-pool'] as const;
+export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool'] as const;
 export type Mode = (typeof MODES)[number];
 
 /** Modes that run the C sender rather than the Node worker. */
@@ -442,6 +444,9 @@ rounds with their min-max.
                                       --gso-segment datagrams (UDP only)
                            c-ref      the C reference sender (build/Release/uzc_ref_sender), --c-ref-mode
                            c-ref-pool the C reference sender, SEND_ZC from registered buffers
+                           bare       SEND_ZC from a minimal TypeScript ring loop without the
+                                      library (bench/bare.ts): the event-loop ceiling (UDP only)
+                           bare-pool  the same from one registered region (IORING_REGISTER_BUFFERS)
   --c-ref-mode MODE      what the c-ref rows run: copy, zc or zc-pool (default: zc)
   --working-set WS       hot (one buffer re-sent), cold (walk distinct memory) or both, for
                          every size (default: hot for every size, cold for 60000 as well;

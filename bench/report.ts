@@ -50,16 +50,17 @@ export function kb(n: number): string {
  * program gets without uring-zc) and against c-ref-pool (the same kernel request from C).
  */
 function headlines(rows: readonly Row[]): string[] {
-  const pool = rows.filter((r) => r.mode === 'zc-pool');
   const out: string[] = [];
-  const line = (label: string, pick: (r: Row) => number | null): void => {
-    const parts = pool.filter((r) => pick(r) !== null).map((r) => `${formatSize(r.size)} ${r.workingSet} ${ratio(pick(r))}`);
-    if (parts.length === 0) return;
-    const scen = new Set(pool.map((r) => r.scenario)).size > 1;
-    out.push(`${label}: ${pool.filter((r) => pick(r) !== null).map((r, i) => (scen ? `${r.scenario} ` : '') + parts[i]!).join(', ')}`);
+  const line = (label: string, mode: string, pick: (r: Row) => number | null): void => {
+    const of = rows.filter((r) => r.mode === mode && pick(r) !== null);
+    if (of.length === 0) return;
+    const scen = new Set(of.map((r) => r.scenario)).size > 1;
+    out.push(`${label}: ${of.map((r) => `${scen ? `${r.scenario} ` : ''}${formatSize(r.size)} ${r.workingSet} ${ratio(pick(r))}`).join(', ')}`);
   };
-  line('zc-pool vs node', (r) => r.vsNode);
-  line('zc-pool vs c-ref-pool', (r) => r.vsCRefPool);
+  line('zc-pool vs node', 'zc-pool', (r) => r.vsNode);
+  line('zc-pool vs c-ref-pool', 'zc-pool', (r) => r.vsCRefPool);
+  // sendv([1 KiB header, body]) against send() of one Buffer of the same total size.
+  line('sendv vs zc', 'sendv', (r) => r.vsZc);
   return out;
 }
 

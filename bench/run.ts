@@ -51,6 +51,8 @@ export interface Row {
   vsNode: number | null;
   vsCRef: number | null;
   vsCRefPool: number | null;
+  /** Against the zc row (uring-zc SEND_ZC of ordinary Buffers): sendv's cost over one send. */
+  vsZc: number | null;
   errors: number;
   firstError: string | null;
   rounds: RoundResult[];
@@ -137,7 +139,7 @@ function copyingMode(mode: Mode, o: BenchOptions): boolean {
 
 /** Does this row pin registered memory (so RLIMIT_MEMLOCK may stop it)? */
 function registersMemory(mode: Mode, o: BenchOptions): boolean {
-  return mode === 'zc-pool' || mode === 'c-ref-pool' || (mode === 'c-ref' && o.cRefMode === 'zc-pool');
+  return mode === 'zc-pool' || mode === 'c-ref-pool' || mode === 'bare-pool' || (mode === 'c-ref' && o.cRefMode === 'zc-pool');
 }
 
 /** Why `mode` cannot run here at all, or null. */
@@ -158,6 +160,7 @@ function modeUnavailableReason(mode: Mode, o: BenchOptions): string | null {
 /** Why one row cannot run (the mode can), or null. */
 function rowUnavailableReason(p: PlannedRow, tcp: boolean, o: BenchOptions): string | null {
   if (p.mode === 'gso' && tcp) return 'UDP GSO is for UDP scenarios';
+  if ((p.mode === 'bare' || p.mode === 'bare-pool') && tcp) return 'the bare ring sends UDP only';
   if (p.mode === 'sendv' && p.size < 2) return 'sendv needs at least 2 bytes (header and body)';
   if (registersMemory(p.mode, o)) {
     const bytes = p.workingSet === 'hot' ? p.size : o.workingSetSize;
@@ -413,6 +416,7 @@ function fold(p: PlannedRow, rs: RoundResult[], firstError: string | null, tcp: 
     vsNode: null,
     vsCRef: null,
     vsCRefPool: null,
+    vsZc: null,
     errors: rs.reduce((a, r) => a + r.errors, 0),
     firstError,
     rounds: rs,
@@ -420,7 +424,7 @@ function fold(p: PlannedRow, rs: RoundResult[], firstError: string | null, tcp: 
 }
 
 /**
- * vsNode / vsCRef / vsCRefPool: this row against the node / c-ref / c-ref-pool row of the same
+ * vsNode / vsCRef / vsCRefPool / vsZc: this row against the node / c-ref / c-ref-pool / zc row of the same
  * scenario, size and working set (null where that row was not measured): the median of the
  * per-round ratios. The rows of one round run back to back, so each ratio compares two
  * measurements taken seconds apart; on a machine whose speed drifts (a VM's CPU share swings
@@ -442,6 +446,7 @@ function addRatios(rows: Row[]): void {
     r.vsNode = ratio(r, 'node');
     r.vsCRef = ratio(r, 'c-ref');
     r.vsCRefPool = ratio(r, 'c-ref-pool');
+    r.vsZc = ratio(r, 'zc');
   }
 }
 

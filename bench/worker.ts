@@ -20,7 +20,10 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { encodeSockaddr } from '../src/address.js';
+import { addressOf } from '../src/buffers.js';
 import { Ring, type BufferPool, type SendOptions, type ZeroCopySocket } from '../src/index.js';
+import { BareRing } from './bare.js';
 import { MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
 
 export type WorkerMode = Mode;
@@ -133,6 +136,7 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
     if (a.segment === 0) throw new Error('worker: gso needs --segment BYTES');
   }
   if (a.mode === 'sendv' && a.size < 2) throw new Error('worker: sendv needs --size of at least 2 (header and body)');
+  if ((a.mode === 'bare' || a.mode === 'bare-pool') && a.tcp) throw new Error('worker: the bare ring sends UDP only');
   if (a.mode === 'zc-pool' && a.workingSet > MAX_POOL_BYTES) {
     throw new Error(`worker: zc-pool registers the working set, at most ${MAX_POOL_BYTES} bytes (one pool)`);
   }
@@ -188,7 +192,7 @@ function fillPattern(b: Buffer): void {
  * mode pays for a subarray() per send.
  */
 class Source {
-  private readonly views: Buffer[];
+  readonly views: Buffer[];
   private cursor = 0;
   readonly hot: boolean;
   constructor(size: number, workingSet: number) {
@@ -462,7 +466,13 @@ async function uring(a: WorkerArgs, c: Counters): Promise<Timing> {
         zs.send(v, opts, onSent);
       };
     } else if (a.mode === 'sendv') {
-      const header = Buffer.allocUnsafeSlow(sendvHeaderSize(a.size)).fill(0x48);
+      // The header within one page, as most are: one straddling two pages next to a body of 16
+      // pages would exceed a datagram's 17 fragments and take the copied-header path (measured
+      // apart by bench/vector.ts).
+      const headerLen = sendvHeaderSize(a.size);
+      const headerRegion = Buffer.allocUnsafeSlow(headerLen + 4096);
+      const skip = (4096 - (addressOf(headerRegion) % 4096)) % 4096;
+      const header = headerRegion.subarray(skip, skip + headerLen).fill(0x48);
       const body = new Source(a.size - header.length, a.workingSet);
       // One array for every send: sendv() copies the list into its request.
       const chunks: Buffer[] = [header, header];
@@ -485,6 +495,52 @@ async function uring(a: WorkerArgs, c: Counters): Promise<Timing> {
     await s?.close();
     await pool?.close();
     await ring.close();
+  }
+}
+
+/**
+ * bare, bare-pool: the same SEND_ZC requests from a minimal TypeScript ring loop without the
+ * library (bench/bare.ts), through the same send loop; bare-pool registers the hot buffer or the
+ * whole cold region as fixed buffer 0. The socket is a dgram socket adopted by a library ring
+ * only for its descriptor (the library sends nothing here).
+ */
+async function bareUdp(a: WorkerArgs, c: Counters): Promise<Timing> {
+  const src = new Source(a.size, a.workingSet);
+  const sock = await bindUdp(a);
+  const ring = new Ring();
+  const zs = ring.adopt(sock);
+  const fixed = a.mode === 'bare-pool';
+  let pump = NO_PUMP;
+  const bare = new BareRing((res, zeroCopy) => {
+    if (res < 0) recordError(c, new Error(`send_zc failed: errno ${-res}`));
+    else {
+      c.sends++;
+      c.bytes += res;
+      if (!zeroCopy) c.copied++;
+      c.notifs++;
+    }
+    pump.done();
+  });
+  try {
+    const addrs = src.views.map((v) => addressOf(v));
+    if (fixed) bare.register(addrs[0]!, src.hot ? a.size : addrs.length * a.size);
+    const dest = encodeSockaddr(a.dst, a.port, a.dst.includes(':') ? 10 : 2);
+    const destAddr = addressOf(dest);
+    let cursor = 0;
+    const issue = (): void => {
+      const addr = addrs[cursor]!;
+      if (++cursor === addrs.length) cursor = 0;
+      bare.send(zs.fd, addr, a.size, destAddr, dest.length, fixed);
+    };
+    c.notifsNow = () => c.notifs;
+    const t = await measure(a, c, issue, NOT_BLOCKED, (p) => (pump = p));
+    c.notifs -= c.notifsBase;
+    return t;
+  } finally {
+    bare.close();
+    await zs.close();
+    await ring.close();
+    await new Promise<void>((r) => sock.close(() => r()));
   }
 }
 
@@ -579,7 +635,8 @@ async function cRef(a: WorkerArgs): Promise<WorkerResult> {
 export async function runWorker(a: WorkerArgs): Promise<WorkerResult> {
   if (a.mode === 'c-ref' || a.mode === 'c-ref-pool') return cRef(a);
   const c: Counters = { sends: 0, bytes: 0, copied: 0, notifs: 0, errors: 0, firstError: null, notifsNow: null, notifsBase: 0 };
-  const t = a.mode === 'node' ? await (a.tcp ? nodeTcp(a, c) : nodeUdp(a, c)) : await uring(a, c);
+  const t = a.mode === 'node' ? await (a.tcp ? nodeTcp(a, c) : nodeUdp(a, c))
+    : a.mode === 'bare' || a.mode === 'bare-pool' ? await bareUdp(a, c) : await uring(a, c);
   return {
     mode: a.mode,
     scenario: a.scenario,

@@ -15,6 +15,7 @@ import {
   IORING_OP_SENDMSG_ZC,
   IORING_RECVSEND_FIXED_BUF,
   IORING_REGISTER_BUFFERS,
+  IORING_SEND_VECTORIZED,
   IORING_REGISTER_PROBE,
   IORING_SEND_ZC_REPORT_USAGE,
   IORING_UNREGISTER_BUFFERS,
@@ -35,6 +36,8 @@ export interface Capabilities {
   reportUsage: boolean;
   /** IORING_OP_SENDMSG_ZC with IORING_RECVSEND_FIXED_BUF (6.15): vectored sends from a pool. */
   sendmsgZcFixed: boolean;
+  /** IORING_OP_SEND_ZC with IORING_SEND_VECTORIZED (6.17): a datagram from an iovec, no msghdr. */
+  sendZcVectorized: boolean;
   /** IORING_REGISTER_BUFFERS works within this process's RLIMIT_MEMLOCK. */
   fixedBuffers: boolean;
   /** os.release(). */
@@ -65,6 +68,7 @@ function probe(): Capabilities {
     sendmsgZc: false,
     reportUsage: false,
     sendmsgZcFixed: false,
+    sendZcVectorized: false,
     fixedBuffers: false,
     kernel: os.release(),
     memlockLimit: readMemlockLimit(),
@@ -87,6 +91,11 @@ function probe(): Capabilities {
     caps.sendZc = ops.has(IORING_OP_SEND_ZC);
     caps.sendmsgZc = ops.has(IORING_OP_SENDMSG_ZC);
     if (caps.sendZc) caps.reportUsage = probeFlags(mem, IORING_OP_SEND_ZC, IORING_SEND_ZC_REPORT_USAGE);
+    if (caps.reportUsage) {
+      // One iovec at address 0: a kernel with the flag fails to read it (EFAULT), one without
+      // rejects the flag (EINVAL).
+      caps.sendZcVectorized = probeFlags(mem, IORING_OP_SEND_ZC, IORING_SEND_ZC_REPORT_USAGE | IORING_SEND_VECTORIZED, 1);
+    }
     if (caps.sendmsgZc) {
       caps.sendmsgZcFixed = probeFlags(mem, IORING_OP_SENDMSG_ZC, IORING_SEND_ZC_REPORT_USAGE | IORING_RECVSEND_FIXED_BUF);
     }
@@ -125,9 +134,9 @@ function probeOps(fd: number): Set<number> {
  * buffer: a kernel that does not know the flags rejects it in prep with EINVAL; one that does
  * gets further and fails otherwise (ENOTSOCK, EFAULT). No packet is sent.
  */
-function probeFlags(mem: RingMemory, opcode: number, ioprio: number): boolean {
+function probeFlags(mem: RingMemory, opcode: number, ioprio: number, len = opcode === IORING_OP_SEND_ZC ? 0 : 1): boolean {
   const o = mem.nextSqe();
-  prepSend(mem.sqes, o, opcode, 0, ioprio, mem.fd, 0, opcode === IORING_OP_SEND_ZC ? 0 : 1, 0, 0, 0, 0, 1);
+  prepSend(mem.sqes, o, opcode, 0, ioprio, mem.fd, 0, len, 0, 0, 0, 0, 1);
   mem.advance();
   let result: number | undefined;
   let more = false;

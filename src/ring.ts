@@ -479,7 +479,8 @@ export class Ring {
     while (this.backlogHead < b.length && this.place(b[this.backlogHead]!)) {
       b[this.backlogHead++] = undefined as unknown as RingOp;
     }
-    if (this.backlogHead === b.length) {
+    // (Only when something was there: the length setter is a runtime call, and this runs every round.)
+    if (this.backlogHead === b.length && b.length !== 0) {
       b.length = 0;
       this.backlogHead = 0;
     }

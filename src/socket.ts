@@ -39,6 +39,7 @@ import {
   IORING_OP_SENDMSG,
   IORING_OP_SENDMSG_ZC,
   IORING_RECVSEND_FIXED_BUF,
+  IORING_SEND_VECTORIZED,
   IORING_SEND_ZC_REPORT_USAGE,
   MSG_WAITALL,
   SOCK_DGRAM,
@@ -140,6 +141,15 @@ const DOWNGRADE_AFTER = 64;
 const REPROBE_EVERY = 1024;
 const MSGHDR_SIZE = 56;
 const IOVEC_SIZE = 16;
+/** sendv() of a zero-copy datagram copies chunks this small (see copySmallChunks)... */
+const SMALL_CHUNK = 2048;
+/** ...when they add up to at most this many bytes. */
+const SMALL_TOTAL = 8192;
+/** A slab of small-chunk copies: SMALL_TOTAL with page padding fits a fresh one many times over. */
+const SLAB_SIZE = 64 * 1024;
+const PAGE_SIZE = 4096;
+const INV_PAGE = 1 / PAGE_SIZE;
+
 /** CMSG_SPACE(sizeof(uint16_t)): a cmsghdr (16 bytes) and the segment size, padded to 8. */
 const GSO_CMSG_SPACE = 24;
 
@@ -493,6 +503,8 @@ class DatagramVector extends DatagramSend {
   leases: (BufferPool | number)[] | null;
   /** The msghdr when the ring's scratch was full, held until the result CQE. */
   msg: Buffer | null;
+  /** The socket's small-chunk slab when chunks were copied into it, held to the notification. */
+  slab: Buffer | null;
 
   constructor(sock: ZeroCopySocket, chunks: Uint8Array[], iov: number[], len: number, zc: boolean, auto: boolean,
     dest: Buffer | null, destAddr: number) {
@@ -501,12 +513,22 @@ class DatagramVector extends DatagramSend {
     this.iov = iov;
     this.leases = null;
     this.msg = null;
+    this.slab = null;
   }
 
   override prep(w: Uint32Array, o: number, userData: number): void {
     const sock = this.sock;
     const fixed = this.fixedIndex >= 0;
-    const at = placeMsg(sock.ring, this, this.iov, 0, this.destAddr, this.dest === null ? 0 : sock.sockaddrLen, 0);
+    const destLen = this.dest === null ? 0 : sock.sockaddrLen;
+    if (this.zc && !fixed && sock.vectorFlag !== 0) {
+      // IORING_SEND_VECTORIZED (6.17): SEND_ZC straight from the iovec array, the destination as
+      // for send(); no msghdr for us to write or for the kernel to copy in.
+      const at = placeIovecs(sock.ring, this, this.iov);
+      prepSend(w, o, IORING_OP_SEND_ZC, 0, sock.usageFlag | sock.vectorFlag, sock.fd, at, this.iov.length >>> 1, 0,
+        this.destAddr, destLen, 0, userData);
+      return;
+    }
+    const at = placeMsg(sock.ring, this, this.iov, 0, this.destAddr, destLen, 0);
     prepSendmsg(w, o, this.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0,
       this.zc ? sock.usageFlag | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0, sock.fd, at, 0, fixed ? this.fixedIndex : 0, userData);
   }
@@ -546,6 +568,8 @@ export class ZeroCopySocket {
    * notification cannot say whether the kernel copied and `zeroCopy` is reported true.
    */
   readonly usageFlag: number;
+  /** @internal IORING_SEND_VECTORIZED where the kernel has it (6.17+) and this is UDP, else 0. */
+  readonly vectorFlag: number;
   private readonly node: EventEmitter | undefined;
   private readonly onNodeClose: (() => void) | undefined;
   // Stream sockets: sends waiting for the one in the kernel.
@@ -584,6 +608,10 @@ export class ZeroCopySocket {
   private vecLen1 = 0;
   private vecAddr1 = 0;
   private vecPool1: BufferPool | undefined = undefined;
+  // sendv()'s copies of small chunks (copySmallChunks): the current slab, its address, bytes used.
+  private slab: Buffer | null = null;
+  private slabAddr = 0;
+  private slabUsed = 0;
   // Auto-downgrade state.
   private copiedRun = 0;
   private downgraded = false;
@@ -601,6 +629,7 @@ export class ZeroCopySocket {
     this.threshold = options.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD;
     this.autoDowngrade = options.autoDowngrade ?? true;
     this.usageFlag = capabilities().reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
+    this.vectorFlag = !this.stream && capabilities().sendZcVectorized ? IORING_SEND_VECTORIZED : 0;
     this.node = node;
     if (node) {
       // Node closed its socket: accept no more sends, cancel ours, close our duplicate.
@@ -834,11 +863,17 @@ export class ZeroCopySocket {
     } else if (auto && zc && this.downgraded) {
       zc = ++this.downgradedSends % REPROBE_EVERY === 0;
     }
+    // The copy of small chunks, held by the request to its notification (see copySmallChunks).
+    let slab: Buffer | null = null;
     if (zc && !this.stream && pagesSpanned(iov) > maxSkbFrags()) {
       // A zero-copy datagram references user pages as skb fragments, at most
-      // net.core.max_skb_frags of them (17 by default): more is EMSGSIZE. Copy such a datagram.
-      zc = false;
-      auto = false;
+      // net.core.max_skb_frags of them (17 by default): more is EMSGSIZE. Copy its small chunks
+      // (headers) so that it fits, or else copy the whole datagram.
+      if (segmentSize === 0 && pools === null) slab = this.copySmallChunks(list, iov);
+      if (slab === null || pagesSpanned(iov) > maxSkbFrags()) {
+        zc = false;
+        auto = false;
+      }
     }
     const destAddr = dest === null ? 0 : this.lastDestAddr;
     let leases: (BufferPool | number)[] | null = null;
@@ -857,6 +892,7 @@ export class ZeroCopySocket {
     if (!this.stream && segmentSize === 0) {
       // One datagram: the lean path of send()'s datagrams.
       const op = new DatagramVector(this, list, iov, len, zc, auto, dest, destAddr);
+      op.slab = slab;
       if (leases !== null) {
         op.leases = leases;
         op.pool = pools![0]!;
@@ -905,6 +941,7 @@ export class ZeroCopySocket {
     this.lastBuf = null;
     this.vecBuf0 = null;
     this.vecBuf1 = null;
+    this.slab = null;
     this.lastPool = undefined;
     this.maybeFinishClose();
     return this.closePromise;
@@ -923,6 +960,54 @@ export class ZeroCopySocket {
     if (this.queueHead < this.queue.length) this.failQueued(this.ring.closing ? ringClosedError() : socketClosedError());
     if (this.undone > 0 && !this.fdClosed) this.ring.cancelFd(this.fd);
     return p;
+  }
+
+  /**
+   * Copies the small chunks (at most SMALL_CHUNK bytes, together at most SMALL_TOTAL) of a
+   * zero-copy datagram into the socket's slab and points their iovecs there; returns the slab,
+   * which the request holds to its notification, or null when nothing was copied.
+   *
+   * Why: the kernel copies nothing of a zero-copy datagram, it pins every page the iovecs touch
+   * and attaches each as an skb fragment, at most net.core.max_skb_frags (17) of them. A 1 KiB
+   * header costs a fragment of its own, two when it straddles a page, so [header, 60 KiB body]
+   * needs 17 or 18 depending on addresses, and 18 cannot go zero copy. Copied into the slab a
+   * header lies within one page: one fragment. Only then, not always: where the fragments fit,
+   * pinning the header's page measured cheaper than copying it (bench/vector.ts).
+   * Slab bytes are written once and never reused: a full slab is replaced, and the old one lives
+   * as long as a request holds it.
+   */
+  private copySmallChunks(list: readonly Uint8Array[], iov: number[]): Buffer | null {
+    let small = 0;
+    for (let i = 1; i < iov.length; i += 2) if (iov[i]! <= SMALL_CHUNK) small += iov[i]!;
+    if (small === 0 || small > SMALL_TOTAL) return null;
+    for (;;) {
+      const slab = this.slab;
+      let off = this.slabUsed;
+      let fits = slab !== null;
+      for (let i = 0; fits && i < list.length; i++) {
+        const len = iov[2 * i + 1]!;
+        if (len === 0 || len > SMALL_CHUNK) continue;
+        // Within one page: start on the next page when it would straddle. (`&` of the address
+        // is exact: ToInt32 keeps its low 32 bits.)
+        const inPage = (this.slabAddr + off) & (PAGE_SIZE - 1);
+        if (inPage + len > PAGE_SIZE) off += PAGE_SIZE - inPage;
+        if (off + len > SLAB_SIZE) {
+          fits = false;
+          break;
+        }
+        slab!.set(list[i]!, off);
+        iov[2 * i] = this.slabAddr + off;
+        off += len;
+      }
+      if (fits) {
+        this.slabUsed = off;
+        return slab;
+      }
+      // A fresh slab (SMALL_TOTAL and the page padding always fit one); copy again from the start.
+      this.slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      this.slabAddr = addressOf(this.slab);
+      this.slabUsed = 0;
+    }
   }
 
   private destination(options: SendOptions): Buffer {
@@ -1265,11 +1350,7 @@ function placeMsg(ring: Ring, holder: { msg: Buffer | null }, iov: readonly numb
   setU64(w, o + 10, control); // msg_controllen
   w[o + 12] = 0; // msg_flags
   w[o + 13] = 0;
-  for (let i = 0, v = o + (MSGHDR_SIZE >>> 2); i < n; i++, v += IOVEC_SIZE >>> 2) {
-    const skipHere = i === 0 ? firstOffset : 0;
-    setU64(w, v, iov[2 * (first + i)]! + skipHere); // iov_base
-    setU64(w, v + 2, iov[2 * (first + i) + 1]! - skipHere); // iov_len
-  }
+  writeIovecs(w, o + (MSGHDR_SIZE >>> 2), iov, first, firstOffset);
   if (control > 0) {
     const c = o + ((MSGHDR_SIZE + n * IOVEC_SIZE) >>> 2);
     setU64(w, c, 16 + 2); // cmsg_len = CMSG_LEN(sizeof(uint16_t))
@@ -1281,9 +1362,37 @@ function placeMsg(ring: Ring, holder: { msg: Buffer | null }, iov: readonly numb
   return at;
 }
 
+/**
+ * An iovec array for IORING_SEND_VECTORIZED (`iov` = [addr, len] per chunk), in the ring's
+ * scratch or a Buffer `holder` keeps to the result CQE, as placeMsg(). Returns its address.
+ */
+function placeIovecs(ring: Ring, holder: { msg: Buffer | null }, iov: readonly number[]): number {
+  const size = (iov.length >>> 1) * IOVEC_SIZE;
+  const off = ring.allocScratch(size);
+  if (off >= 0) {
+    writeIovecs(ring.scratch, off >>> 2, iov, 0, 0);
+    return ring.scratchAddr + off;
+  }
+  const held = Buffer.allocUnsafe(size);
+  holder.msg = held;
+  writeIovecs(new Uint32Array(held.buffer, held.byteOffset, size >>> 2), 0, iov, 0, 0);
+  return addressOf(held);
+}
+
+/** struct iovec entries at word `v` for the chunks of `iov` from `first` on, skipping `firstOffset` bytes of it. */
+function writeIovecs(w: Uint32Array, v: number, iov: readonly number[], first: number, firstOffset: number): void {
+  for (let i = 2 * first; i < iov.length; i += 2, v += IOVEC_SIZE >>> 2) {
+    const skipHere = i === 2 * first ? firstOffset : 0;
+    setU64(w, v, iov[i]! + skipHere); // iov_base
+    setU64(w, v + 2, iov[i + 1]! - skipHere); // iov_len
+  }
+}
+
+const INV_TWO_32 = 1 / 4294967296;
+
 /** Stores a Number below 2^53 as two little-endian 32-bit words at word `o`. */
 function setU64(w: Uint32Array, o: number, v: number): void {
-  const hi = Math.floor(v / 4294967296);
+  const hi = Math.floor(v * INV_TWO_32); // exact: 2^-32 is a power of two; a multiply, not a division
   w[o] = v - hi * 4294967296;
   w[o + 1] = hi;
 }
@@ -1299,7 +1408,9 @@ function pagesSpanned(iov: readonly number[]): number {
   for (let i = 0; i < iov.length; i += 2) {
     const addr = iov[i]!;
     const len = iov[i + 1]!;
-    if (len > 0) pages += Math.floor((addr + len - 1) / 4096) - Math.floor(addr / 4096) + 1;
+    // Multiplying by 2^-12 is exact (a power of two) and far cheaper than a division.
+    const inPage = addr - Math.floor(addr * INV_PAGE) * PAGE_SIZE;
+    if (len > 0) pages += Math.floor((inPage + len + PAGE_SIZE - 1) * INV_PAGE);
   }
   return pages;
 }

@@ -41,7 +41,8 @@ export const IOSQE_ASYNC = 1 << 4;
 export const IORING_RECVSEND_POLL_FIRST = 1 << 0;
 export const IORING_RECVSEND_FIXED_BUF = 1 << 2;
 export const IORING_SEND_ZC_REPORT_USAGE = 1 << 3; // 6.2
-export const IORING_SEND_VECTORIZED = 1 << 5; // 6.17
+/** SEND/SEND_ZC: sqe.addr is an iovec array and sqe.len its length (no msghdr). 6.17. */
+export const IORING_SEND_VECTORIZED = 1 << 5;
 
 // Async cancel flags (sqe->cancel_flags, the msg_flags word).
 export const IORING_ASYNC_CANCEL_ALL = 1 << 0;

@@ -52,7 +52,7 @@ function namespacesOf(pid: number): string[] {
 }
 
 const netnsReason = netnsUnavailableReason();
-const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'c-ref', 'c-ref-pool'];
+const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool'];
 
 /** Checks every documented field of a `--json` report and returns it. */
 function checkReport(text: string): { rows: Array<Record<string, unknown>>; skipped: Array<Record<string, unknown>>; sweep: Record<string, unknown> | null } {
@@ -84,7 +84,7 @@ function checkReport(text: string): { rows: Array<Record<string, unknown>>; skip
     }
     assert.ok((row['gbpsMin'] as number) <= (row['gbps'] as number) && (row['gbps'] as number) <= (row['gbpsMax'] as number));
     assert.ok((row['copiedShare'] as number) <= 1);
-    for (const k of ['cpuSecPerGB', 'vsNode', 'vsCRef', 'vsCRefPool', 'datagramsPerSec', 'segmentSize']) {
+    for (const k of ['cpuSecPerGB', 'vsNode', 'vsCRef', 'vsCRefPool', 'vsZc', 'datagramsPerSec', 'segmentSize']) {
       assert.ok(row[k] === null || typeof row[k] === 'number', `${k} is a number or null`);
     }
     // UDP rows count datagrams (a gso send carries several), TCP rows do not.
@@ -224,11 +224,15 @@ describe('uring-zc bench: short runs', () => {
     assert.equal(r.code, 0, r.stderr);
     const { rows, skipped } = checkReport(r.stdout);
     assert.deepEqual(rows.filter((x) => x['scenario'] === 'udp-sink').map((x) => x['mode']), MODES);
-    assert.deepEqual(rows.filter((x) => x['scenario'] === 'tcp-veth').map((x) => x['mode']), MODES.filter((m) => m !== 'gso'));
+    assert.deepEqual(rows.filter((x) => x['scenario'] === 'tcp-veth').map((x) => x['mode']), MODES.filter((m) => m !== 'gso' && !m.startsWith('bare')));
     assert.ok(skipped.some((s) => s['what'] === 'tcp-veth gso 16k hot'));
+    assert.ok(skipped.some((s) => s['what'] === 'tcp-veth bare 16k hot' && /UDP only/.test(s['reason'] as string)));
     const udp = (mode: string): Record<string, unknown> => rows.find((x) => x['scenario'] === 'udp-sink' && x['mode'] === mode)!;
     // The sink does not copy: zero copy shows, also from registered buffers and through sendv.
-    for (const m of ['zc', 'zc-pool', 'sendv', 'c-ref-pool']) assert.equal(udp(m)['copiedShare'], 0, m);
+    for (const m of ['zc', 'zc-pool', 'sendv', 'bare', 'bare-pool', 'c-ref-pool']) assert.equal(udp(m)['copiedShare'], 0, m);
+    // sendv is compared with zc (its headline); zc with itself is 1.
+    assert.equal(typeof udp('sendv')['vsZc'], 'number');
+    assert.equal(udp('zc')['vsZc'], 1);
     // 16384 bytes in 1472-byte datagrams: 12 per send.
     assert.equal(udp('gso')['segmentSize'], 1472);
     assert.equal(udp('gso')['datagramsPerSec'], (udp('gso')['sendsPerSec'] as number) * 12);

@@ -13,6 +13,8 @@ import { Prng } from './helpers/data.js';
 import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
+import { createSink, leftoverNamespaces, netnsUnavailableReason } from '../bench/netns.js';
+import { addressOf } from '../src/buffers.js';
 
 const skipReason = sendmsgZcUnavailableReason();
 const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
@@ -324,4 +326,75 @@ test('TCP: a sendv that starts with an empty chunk and is cut short by a peer re
     assert.equal(report.stats.inFlight, 0);
     assert.equal(report.stats.errors, 1);
   }
+});
+
+/** `len` bytes of `fill` starting `inPage` bytes past a page boundary. */
+function placed(len: number, inPage: number, fill: number): Buffer {
+  const region = Buffer.allocUnsafeSlow(len + 8192).fill(fill);
+  const skip = (4096 - (addressOf(region) % 4096)) % 4096;
+  return region.subarray(skip + inPage, skip + inPage + len);
+}
+
+test('UDP: a header straddling two pages before a 16-page body (18 fragments) arrives intact, 300 of them', opts(30_000), async () => {
+  // The library copies such a header into a page of the socket's slab (several slabs here); the
+  // receiver checks every datagram, and each header is rewritten once its sendv settled.
+  const rx = await udpReceiver();
+  const sock = await boundUdp();
+  const zs = ring!.adopt(sock, { zeroCopyThreshold: 0, autoDowngrade: false });
+  try {
+    const prng = new Prng(0x18f);
+    const body = prng.fill(placed(61440, 1024, 0));
+    const headers = Array.from({ length: 300 }, () => placed(1024, 4096 - 300, 0));
+    const expected: Buffer[] = [];
+    // In batches of 20 in flight: loopback UDP drops what the receiver's buffer cannot hold.
+    for (let start = 0; start < 300; start += 20) {
+      const pending: Promise<SendResult>[] = [];
+      for (let i = start; i < start + 20; i++) {
+        const h = headers[i]!;
+        prng.fill(h);
+        h.writeUInt32BE(i, 0);
+        expected.push(concat([h, body]));
+        pending.push(zs.sendv([h, body], { address: '127.0.0.1', port: rx.port }).then((r) => {
+          h.fill(0xee); // the kernel is done with it: rewriting it cannot reach the datagram
+          return r;
+        }));
+      }
+      for (const r of await Promise.all(pending)) assert.equal(r.bytes, 1024 + 61440);
+      await rx.waitFor(start + 20, 10_000);
+    }
+    const bySeq = new Map(rx.messages.map((m) => [m.data.readUInt32BE(0), m.data]));
+    for (let i = 0; i < 300; i++) assert.ok(bySeq.get(i)?.equals(expected[i]!), `datagram #${i} intact`);
+    assert.equal(zs.stats().errors, 0);
+  } finally {
+    await zs.close();
+    await closeDgram(sock);
+    await rx.close();
+  }
+});
+
+test('in the IFB sink namespace: [1 KiB header, 60 KiB body] goes zero copy wherever the header lies; too many pieces copy', { timeout: 40_000 }, async (t) => {
+  const nsReason = netnsUnavailableReason();
+  if (nsReason !== null || skipReason !== null) {
+    t.skip(nsReason ?? skipReason!);
+    return;
+  }
+  const sink = createSink();
+  try {
+    const child = sink.spawn([process.execPath, 'dist/test/helpers/sendv-sink-sender.js', sink.destination, '9'], {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const { code, out, err } = await collectChild(child, 30_000);
+    assert.equal(code, 0, `sendv-sink-sender exited with ${code}: ${err}`);
+    const r = lastJson<Record<string, { zeroCopy?: boolean; bytes?: number; code?: string }>>(out);
+    assert.deepEqual(r['17 fragments'], { zeroCopy: true, bytes: 62464 }, 'the header pinned in place');
+    assert.deepEqual(r['18 fragments'], { zeroCopy: true, bytes: 62464 }, 'the header copied, the body zero copy');
+    assert.deepEqual(r['18 fragments x200'], { zeroCopy: true, bytes: 200 * 62464 });
+    assert.deepEqual(r['20 pieces'], { zeroCopy: false, bytes: 20000 }, '40 fragments: the datagram is copied');
+    assert.deepEqual(r['17 fragments, msghdr'], { zeroCopy: true, bytes: 62464 });
+    assert.deepEqual(r['18 fragments, msghdr'], { zeroCopy: true, bytes: 62464 });
+  } finally {
+    sink.dispose();
+  }
+  assert.deepEqual(leftoverNamespaces(), []);
 });
