@@ -124,3 +124,4 @@ export function leftoverNamespaces(): string[] {
   const mine = [`uzcsink${process.pid}x`, `uzcva${process.pid}x`, `uzcvb${process.pid}x`];
   return out.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => mine.some((p) => n.startsWith(p)));
 }
+

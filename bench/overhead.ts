@@ -16,20 +16,12 @@ import { encodeSockaddr } from '../src/address.js';
 import { addressOf } from '../src/buffers.js';
 import { Ring } from '../src/index.js';
 import { BareRing } from './bare.js';
-import { createSink, netnsUnavailableReason } from './netns.js';
+import { intArg, middle as median, runChildInSink } from './tools.js';
 
 const QD = 64;
 const WINDOW_MS = 250;
 const DEST = { address: '198.18.0.2', port: 9 };
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer`);
-  return v;
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /** One window: wall-clock and user-CPU nanoseconds per send. */
 interface Window {
@@ -127,30 +119,17 @@ async function child(size: number, windows: number, usePool: boolean): Promise<v
 }
 
 async function main(): Promise<void> {
-  const size = arg('--size', 16384);
-  const windows = arg('--windows', 10);
+  const size = intArg('--size', 16384);
+  const windows = intArg('--windows', 10);
   const usePool = process.argv.includes('--pool');
   if (process.argv.includes('--child')) return child(size, windows, usePool);
-  const why = netnsUnavailableReason();
-  if (why !== null) {
-    console.error(`overhead: cannot create the sink namespace: ${why}`);
-    process.exitCode = 2;
-    return;
-  }
-  const sink = createSink();
-  try {
-    const self = fileURLToPath(import.meta.url);
-    const p = sink.spawn([process.execPath, self, '--child', '--size', String(size), '--windows', String(windows), ...(usePool ? ['--pool'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
-    if (code !== 0) throw new Error(`overhead child exited with ${code}`);
-    const r = JSON.parse(out.trim()) as Record<string, number>;
+  const json = await runChildInSink('overhead', fileURLToPath(import.meta.url),
+    ['--size', String(size), '--windows', String(windows), ...(usePool ? ['--pool'] : [])]);
+  if (json !== null) {
+    const r = json as Record<string, number>;
     console.log(`size ${r['size']} B${usePool ? ', one registered buffer' : ''}, ${r['windows']} alternating windows of ${WINDOW_MS} ms, qd ${QD}:`);
     console.log(`  library ${r['libraryNsPerSend']} ns/send, bare ring ${r['bareNsPerSend']} ns/send`);
     console.log(`  the library adds ${r['overheadNsPerSend']} ns per send (bare/library = ${r['bareOverLibrary']}), ${r['userOverheadNsPerSend']} ns of it user CPU`);
-  } finally {
-    sink.dispose();
   }
 }
 

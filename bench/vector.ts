@@ -17,21 +17,13 @@ import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { addressOf } from '../src/buffers.js';
 import { Ring } from '../src/index.js';
-import { createSink, netnsUnavailableReason } from './netns.js';
+import { intArg, middle as median, runChildInSink } from './tools.js';
 
 const QD = 64;
 const WINDOW_MS = 100;
 const DEST = { address: '198.18.0.2', port: 9 };
 const PAGE = 4096;
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer`);
-  return v;
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /** `len` bytes at `inPage` bytes past a page boundary of fresh memory. */
 function placed(len: number, inPage: number, fill: number): Buffer {
@@ -109,36 +101,22 @@ async function child(bodyLen: number, headerLen: number, windows: number): Promi
 }
 
 async function main(): Promise<void> {
-  const bodyLen = arg('--body', 61440);
-  const headerLen = arg('--header', 1024);
-  const windows = arg('--windows', 30);
+  const bodyLen = intArg('--body', 61440);
+  const headerLen = intArg('--header', 1024);
+  const windows = intArg('--windows', 30);
   if (bodyLen > 15 * PAGE + 1 || headerLen > 2048 || bodyLen + headerLen > 65507) {
     throw new Error('--body at most 61441 (16 pages from 1 KiB into a page), --header at most 2048');
   }
   if (process.argv.includes('--child')) return child(bodyLen, headerLen, windows);
-  const why = netnsUnavailableReason();
-  if (why !== null) {
-    console.error(`vector: cannot create the sink namespace: ${why}`);
-    process.exitCode = 2;
-    return;
-  }
-  const sink = createSink();
-  try {
-    const self = fileURLToPath(import.meta.url);
-    const p = sink.spawn([process.execPath, self, '--child', '--body', String(bodyLen), '--header', String(headerLen), '--windows', String(windows)],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
-    if (code !== 0) throw new Error(`vector child exited with ${code}`);
-    const r = JSON.parse(out.trim()) as { body: number; header: number; windows: number; zeroCopyShare: number; rows: Array<{ name: string; nsPerSend: number; userNsPerSend: number; gbpsVsBody: number }> };
+  const json = await runChildInSink('vector', fileURLToPath(import.meta.url),
+    ['--body', String(bodyLen), '--header', String(headerLen), '--windows', String(windows)]);
+  if (json !== null) {
+    const r = json as unknown as { body: number; header: number; windows: number; zeroCopyShare: number; rows: Array<{ name: string; nsPerSend: number; userNsPerSend: number; gbpsVsBody: number }> };
     console.log(`body ${r.body} B (16 pages), header ${r.header} B, ${r.windows} alternating windows of ${WINDOW_MS} ms, qd ${QD}, UDP into the sink:`);
     for (const row of r.rows) {
       console.log(`  ${row.name.padEnd(22)} ${String(row.nsPerSend).padStart(6)} ns/send (${String(row.userNsPerSend).padStart(4)} of it user CPU)   GB/s vs send(body) ${row.gbpsVsBody.toFixed(3)}`);
     }
     console.log(`  zero copy: ${(r.zeroCopyShare * 100).toFixed(1)} % of all sends`);
-  } finally {
-    sink.dispose();
   }
 }
 

@@ -741,17 +741,7 @@ export class ZeroCopySocket {
         if (auto && zc && this.downgraded) zc = ++this.downgradedSends % REPROBE_EVERY === 0;
         op = new DatagramSend(this, buf, addr, len, zc, auto, dest, destAddr);
       }
-      if (callback !== undefined) {
-        op.callback = callback;
-        this.startDatagram(op);
-        return;
-      }
-      const promise = new Promise<SendResult>((resolve, reject) => {
-        op.resolve = resolve;
-        op.reject = reject;
-      });
-      this.startDatagram(op);
-      return promise;
+      return this.startDatagram(op, callback);
     }
     if (pool !== undefined) {
       // Pool buffers always go zero copy: their pages are pinned already, so zero copy costs no more.
@@ -898,17 +888,7 @@ export class ZeroCopySocket {
         op.pool = pools![0]!;
         op.fixedIndex = fixedIndex;
       }
-      if (callback !== undefined) {
-        op.callback = callback;
-        this.startDatagram(op);
-        return;
-      }
-      const promise = new Promise<SendResult>((resolve, reject) => {
-        op.resolve = resolve;
-        op.reject = reject;
-      });
-      this.startDatagram(op);
-      return promise;
+      return this.startDatagram(op, callback);
     }
     const req = new SendRequest(this, null, 0, len, zc, auto, dest, destAddr);
     req.chunks = list;
@@ -1032,7 +1012,22 @@ export class ZeroCopySocket {
     return value;
   }
 
-  private startDatagram(op: DatagramSend): void {
+  /** Queues a datagram; it settles through `callback`, or the promise returned. */
+  private startDatagram(op: DatagramSend, callback: SendCallback | undefined): Promise<SendResult> | void {
+    if (callback !== undefined) {
+      op.callback = callback;
+      this.queueDatagram(op);
+      return;
+    }
+    const promise = new Promise<SendResult>((resolve, reject) => {
+      op.resolve = resolve;
+      op.reject = reject;
+    });
+    this.queueDatagram(op);
+    return promise;
+  }
+
+  private queueDatagram(op: DatagramSend): void {
     this.pending++;
     if (this.closing) {
       op.err = this.ring.closing ? ringClosedError() : socketClosedError();
