@@ -40,7 +40,7 @@ async function child(size: number, windows: number, usePool: boolean): Promise<v
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, () => r()));
   const ring = new Ring();
-  const zs = ring.adopt(sock, { zeroCopyThreshold: 0, autoDowngrade: false });
+  const zs = ring.adopt(sock, { zeroCopyThreshold: 0, autoDowngrade: false, receive: false });
   // --pool: one pool buffer, held (acquired) for the whole run and sent again and again.
   const pool = usePool ? ring.createBufferPool({ bufferSize: size, count: 1 }) : null;
   const buf = pool !== null ? pool.acquire()!.fill(1) : Buffer.alloc(size, 1);

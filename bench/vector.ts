@@ -36,7 +36,7 @@ async function child(bodyLen: number, headerLen: number, windows: number): Promi
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, () => r()));
   const ring = new Ring();
-  const zs = ring.adopt(sock, { zeroCopyThreshold: 0, autoDowngrade: false });
+  const zs = ring.adopt(sock, { zeroCopyThreshold: 0, autoDowngrade: false, receive: false });
   // 16 pages for a body of up to 15 pages and a byte: start it 1 KiB into a page.
   const body = placed(bodyLen, 1024, 0x42);
   const pinned = placed(headerLen, 0, 0x48);

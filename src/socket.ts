@@ -64,6 +64,14 @@ export interface AdoptOptions {
    * other local delivery), and back when a periodic zero-copy probe send is not copied. Default true.
    */
   autoDowngrade?: boolean;
+  /**
+   * A dgram.Socket only. `false`: Node stops reading the socket (no 'message' events; datagrams
+   * wait in the kernel) while it is adopted, and reads again once the ZeroCopySocket has closed.
+   * Why: a socket Node reads is watched by its event loop, and the kernel wakes that watcher each
+   * time a sent datagram is freed; a send-only socket spares the wake-up, about 7 % more sends per
+   * second at 16-60 KiB into the sink. Default true.
+   */
+  receive?: boolean;
 }
 
 /** Options of send() and sendv(). */
@@ -127,7 +135,7 @@ export interface SocketStats {
  */
 export const DEFAULT_ZERO_COPY_THRESHOLD = 16384;
 
-const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade'] as const;
+const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade', 'receive'] as const;
 const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy', 'segmentSize'] as const;
 /** Largest request on a stream socket; longer sends go as several requests, one at a time. */
 const MAX_STREAM_CHUNK = 1 << 30;
@@ -571,6 +579,8 @@ export class ZeroCopySocket {
   /** @internal IORING_SEND_VECTORIZED where the kernel has it (6.17+) and this is UDP, else 0. */
   readonly vectorFlag: number;
   private readonly node: EventEmitter | undefined;
+  /** The dgram handle adopt({ receive: false }) stopped reading, to restart at close. */
+  private paused: UdpHandle | null;
   private readonly onNodeClose: (() => void) | undefined;
   // Stream sockets: sends waiting for the one in the kernel.
   private readonly queue: SendRequest[] = [];
@@ -619,7 +629,9 @@ export class ZeroCopySocket {
   private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0 };
 
   /** @internal Use adopt(). */
-  constructor(ring: Ring, fd: number, domain: number, sockType: number, node: EventEmitter | undefined, options: AdoptOptions) {
+  constructor(ring: Ring, fd: number, domain: number, sockType: number, node: EventEmitter | undefined, options: AdoptOptions,
+    paused: UdpHandle | null = null) {
+    this.paused = paused;
     this.ring = ring;
     this.fd = fd;
     this.domain = domain;
@@ -1293,6 +1305,10 @@ export class ZeroCopySocket {
     if (this.fdClosed && this.pending === 0) {
       this.closedFlag = true;
       this.ring.untrack(this);
+      // Node reads the dgram socket again, unless it was closed meanwhile (its handle is gone).
+      const h = this.paused;
+      this.paused = null;
+      if (h !== null && this.node instanceof dgram.Socket && dgramHandle(this.node) === h) h.recvStart();
       this.resolveClose?.();
     }
   }
@@ -1446,6 +1462,12 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
   validateOptions('adopt options', options, ADOPT_OPTION_NAMES);
   if (options.zeroCopyThreshold !== undefined) validateThreshold('zeroCopyThreshold', options.zeroCopyThreshold);
   if (options.autoDowngrade !== undefined) validateBoolean('autoDowngrade', options.autoDowngrade);
+  if (options.receive !== undefined) {
+    validateBoolean('receive', options.receive);
+    if (options.receive === false && !(target instanceof dgram.Socket)) {
+      throw new UringZcArgumentError('"receive: false" applies to a dgram.Socket (Node reads it); a descriptor or a net.Socket is not read by uring-zc');
+    }
+  }
   const { fd, node } = nodeFd(target);
   const caps = capabilities();
   if (!caps.ioUring || !caps.sendZc) {
@@ -1473,7 +1495,16 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     native.close(dup);
     throw new UringZcUnsupportedError('cannot adopt this socket', `address family ${domain} is not supported`);
   }
-  return new ZeroCopySocket(r, dup, domain, type, node, options);
+  let paused: UdpHandle | null = null;
+  if (options.receive === false) {
+    paused = dgramHandle(target as dgram.Socket) ?? null;
+    const e = paused?.recvStop() ?? -9; /* EBADF */
+    if (e !== 0) {
+      native.close(dup);
+      throw new UringZcSystemError(e, 'recvStop');
+    }
+  }
+  return new ZeroCopySocket(r, dup, domain, type, node, options, paused);
 }
 
 /** The descriptor behind what adopt() was given, and the Node socket to watch for 'close'. */
@@ -1510,13 +1541,26 @@ function nodeFd(target: Adoptable): { fd: number; node: EventEmitter | undefined
  * the socket's internal state object, found by its shape; undefined when the socket is closed.
  */
 function dgramFd(sock: dgram.Socket): number | undefined {
+  const h = dgramHandle(sock);
+  return h === undefined ? undefined : typeof h.fd === 'number' ? h.fd : -1;
+}
+
+/** What uring-zc uses of a dgram.Socket's libuv handle (UDPWrap). */
+interface UdpHandle {
+  fd?: number;
+  recvStart(): number;
+  recvStop(): number;
+}
+
+/**
+ * The libuv handle of a dgram.Socket (in its internal state object, reached by symbol: the public
+ * `_handle` getter is deprecated, DEP0112), or undefined once the socket is closed.
+ */
+function dgramHandle(sock: dgram.Socket): UdpHandle | undefined {
   const s = sock as unknown as Record<symbol, unknown>;
   for (const sym of Object.getOwnPropertySymbols(sock)) {
-    const state = s[sym] as { handle?: { fd?: number } | null } | undefined;
-    if (state !== null && typeof state === 'object' && 'handle' in state) {
-      const h = state.handle;
-      return h === null || h === undefined ? undefined : typeof h.fd === 'number' ? h.fd : -1;
-    }
+    const state = s[sym] as { handle?: UdpHandle | null } | undefined;
+    if (state !== null && typeof state === 'object' && 'handle' in state) return state.handle ?? undefined;
   }
   throw new UringZcUnsupportedError('cannot adopt this dgram.Socket', 'its descriptor is not reachable in this Node version; pass the fd instead');
 }

@@ -187,3 +187,44 @@ test('udp4 into the IFB sink namespace: every datagram is sent with zeroCopy tru
   }
   assert.deepEqual(leftoverNamespaces(), []);
 });
+
+test('adopt(dgram, { receive: false }): Node stops reading while adopted (datagrams wait in the kernel) and reads again after close', opts(20_000), async () => {
+  const sock = await boundUdp();
+  const received: string[] = [];
+  sock.on('message', (m) => received.push(m.toString()));
+  const rx = await udpReceiver();
+  const other = await boundUdp();
+  try {
+    const zs = adopt(sock, { receive: false });
+    // Sending is unaffected.
+    assert.equal((await zs.send(Buffer.from('out'), { address: '127.0.0.1', port: rx.port })).bytes, 3);
+    await rx.waitFor(1, 5_000);
+    assert.equal(rx.messages[0]!.data.toString(), 'out');
+    // A datagram to the adopted socket is not read while the ZeroCopySocket is open...
+    await new Promise<void>((r) => other.send('in', sock.address().port, '127.0.0.1', () => r()));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(received, [], 'Node did not read while receive: false');
+    // ...and is read, having waited in the kernel, once it has closed.
+    await zs.close();
+    for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(received, ['in']);
+  } finally {
+    await closeDgram(other);
+    await closeDgram(sock);
+    await rx.close();
+  }
+});
+
+test('receive: bad values and sockets Node does not read are refused with ERR_URING_ZC_INVALID_ARG', opts(10_000), async () => {
+  const sock = await boundUdp();
+  try {
+    assert.throws(() => adopt(sock, { receive: 'no' as unknown as boolean }), { code: 'ERR_URING_ZC_INVALID_ARG' });
+    // A descriptor: uring-zc does not read it, so there is nothing to stop.
+    assert.throws(() => adopt(0, { receive: false }), { code: 'ERR_URING_ZC_INVALID_ARG' });
+    // Nothing was adopted: the socket still reads.
+    const zs = adopt(sock, { receive: true });
+    await zs.close();
+  } finally {
+    await closeDgram(sock);
+  }
+});
