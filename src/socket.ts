@@ -1305,10 +1305,9 @@ export class ZeroCopySocket {
     if (this.fdClosed && this.pending === 0) {
       this.closedFlag = true;
       this.ring.untrack(this);
-      // Node reads the dgram socket again, unless it was closed meanwhile (its handle is gone).
       const h = this.paused;
       this.paused = null;
-      if (h !== null && this.node instanceof dgram.Socket && dgramHandle(this.node) === h) h.recvStart();
+      if (h !== null) resumeReceiving(this.node as dgram.Socket, h);
       this.resolveClose?.();
     }
   }
@@ -1497,14 +1496,33 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
   }
   let paused: UdpHandle | null = null;
   if (options.receive === false) {
-    paused = dgramHandle(target as dgram.Socket) ?? null;
-    const e = paused?.recvStop() ?? -9; /* EBADF */
+    const sock = target as dgram.Socket;
+    paused = dgramHandle(sock) ?? null;
+    // Several ZeroCopySockets may stop one dgram socket's reading: it starts again with the last.
+    const n = pausers.get(sock) ?? 0;
+    const e = n > 0 ? 0 : paused?.recvStop() ?? -9; /* EBADF */
     if (e !== 0) {
       native.close(dup);
       throw new UringZcSystemError(e, 'recvStop');
     }
+    pausers.set(sock, n + 1);
   }
   return new ZeroCopySocket(r, dup, domain, type, node, options, paused);
+}
+
+/** How many open ZeroCopySockets adopted each dgram.Socket with `receive: false`. */
+const pausers = new WeakMap<dgram.Socket, number>();
+
+/** A ZeroCopySocket that stopped `sock`'s reading has closed: the last one starts it again. */
+function resumeReceiving(sock: dgram.Socket, handle: UdpHandle): void {
+  const n = (pausers.get(sock) ?? 1) - 1;
+  if (n > 0) {
+    pausers.set(sock, n);
+    return;
+  }
+  pausers.delete(sock);
+  // Unless the dgram socket was closed meanwhile (its handle is gone).
+  if (dgramHandle(sock) === handle) handle.recvStart();
 }
 
 /** The descriptor behind what adopt() was given, and the Node socket to watch for 'close'. */

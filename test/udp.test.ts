@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
 import type dgram from 'node:dgram';
-import { adopt, type SendResult, type ZeroCopySocket } from '../src/index.js';
+import { adopt, Ring, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../bench/netns.js';
 import { datagram } from './helpers/data.js';
 import { zeroCopyUnavailableReason } from './helpers/env.js';
@@ -212,6 +212,29 @@ test('adopt(dgram, { receive: false }): Node stops reading while adopted (datagr
     await closeDgram(other);
     await closeDgram(sock);
     await rx.close();
+  }
+});
+
+test('receive: false twice on one dgram socket: Node reads again only when both have closed', opts(20_000), async () => {
+  const sock = await boundUdp();
+  const received: string[] = [];
+  sock.on('message', (m) => received.push(m.toString()));
+  const other = await boundUdp();
+  const ring2 = new Ring();
+  try {
+    const a = adopt(sock, { receive: false });
+    const b = ring2.adopt(sock, { receive: false });
+    await a.close();
+    await new Promise<void>((r) => other.send('in', sock.address().port, '127.0.0.1', () => r()));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(received, [], 'still stopped: the second ZeroCopySocket is open');
+    await b.close();
+    for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(received, ['in']);
+  } finally {
+    await ring2.close();
+    await closeDgram(other);
+    await closeDgram(sock);
   }
 });
 
