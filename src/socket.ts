@@ -403,6 +403,7 @@ function deliver(
   }
 }
 
+const EMPTY_BUF = new Uint8Array(0);
 // DatagramSend state bits.
 const GOT_RESULT = 1;
 const EXPECT_NOTIF = 2;
@@ -416,20 +417,21 @@ const WAS_COPIED = 8;
  */
 class DatagramSend implements RingOp {
   sock: ZeroCopySocket;
-  buf: Uint8Array;
-  addr: number;
-  len: number;
-  zc: boolean;
-  auto: boolean;
+  // Set by init() (also when a settled request is reused).
+  buf!: Uint8Array;
+  addr!: number;
+  len!: number;
+  zc!: boolean;
+  auto!: boolean;
   /** The destination sockaddr, held until the result CQE (the socket's cache may move on). */
-  dest: Buffer | null;
-  destAddr: number;
-  fixedIndex: number;
-  pool: BufferPool | null;
-  slot: number;
-  res: number;
-  state: number;
-  err: Error | null;
+  dest!: Buffer | null;
+  destAddr!: number;
+  fixedIndex!: number;
+  pool!: BufferPool | null;
+  slot!: number;
+  res!: number;
+  state!: number;
+  err!: Error | null;
   callback: SendCallback | null;
   resolve: ((r: SendResult) => void) | null;
   reject: ((e: Error) => void) | null;
@@ -437,6 +439,14 @@ class DatagramSend implements RingOp {
   constructor(sock: ZeroCopySocket, buf: Uint8Array, addr: number, len: number, zc: boolean, auto: boolean,
     dest: Buffer | null, destAddr: number) {
     this.sock = sock;
+    this.init(buf, addr, len, zc, auto, dest, destAddr);
+    this.callback = null;
+    this.resolve = null;
+    this.reject = null;
+  }
+
+  /** Sets the fields of a new request, or of a settled one made new (callback and promise come after). */
+  init(buf: Uint8Array, addr: number, len: number, zc: boolean, auto: boolean, dest: Buffer | null, destAddr: number): void {
     this.buf = buf;
     this.addr = addr;
     this.len = len;
@@ -450,9 +460,16 @@ class DatagramSend implements RingOp {
     this.res = 0;
     this.state = 0;
     this.err = null;
+  }
+
+  /** Settled: drops every reference the request held (see ZeroCopySocket#datagram). */
+  release(): void {
+    this.buf = EMPTY_BUF;
+    this.dest = null;
     this.callback = null;
     this.resolve = null;
     this.reject = null;
+    this.pool = null;
   }
 
   prep(w: Uint32Array, o: number, userData: number): void {
@@ -622,6 +639,8 @@ export class ZeroCopySocket {
   private slab: Buffer | null = null;
   private slabAddr = 0;
   private slabUsed = 0;
+  /** Settled DatagramSends (not DatagramVectors), their references dropped, for datagram(). */
+  private readonly spareOps: DatagramSend[] = [];
   // Auto-downgrade state.
   private copiedRun = 0;
   private downgraded = false;
@@ -745,13 +764,13 @@ export class ZeroCopySocket {
         // Pool buffers always go zero copy: their pages are pinned already, zero copy costs no more.
         const slot = pool.slotAt(addr - base, len);
         pool.lend(slot);
-        op = new DatagramSend(this, buf, addr, len, true, false, dest, destAddr);
+        op = this.datagram(buf, addr, len, true, false, dest, destAddr);
         op.pool = pool;
         op.slot = slot;
         if (pool.ring === this.ring) op.fixedIndex = pool.index;
       } else {
         if (auto && zc && this.downgraded) zc = ++this.downgradedSends % REPROBE_EVERY === 0;
-        op = new DatagramSend(this, buf, addr, len, zc, auto, dest, destAddr);
+        op = this.datagram(buf, addr, len, zc, auto, dest, destAddr);
       }
       return this.startDatagram(op, callback);
     }
@@ -1079,7 +1098,24 @@ export class ZeroCopySocket {
       if (op.auto && op.zc && this.autoDowngrade) this.noteUsage(zeroCopy);
     }
     deliver(op, err, op.res, zeroCopy);
+    if (op.constructor === DatagramSend && this.spareOps.length < 128) {
+      op.release();
+      this.spareOps.push(op);
+    }
     if (this.closing) this.maybeFinishClose();
+  }
+
+  /**
+   * A DatagramSend, one a settled send left behind where there is one. Reuse spares an allocation
+   * and its garbage per send: measured in one process (two builds in alternating windows, both
+   * orders) 40-150 ns less user CPU per send and +0.4-1.3 % sends/s for 60 KB datagrams; ±0 for
+   * pool sends. A settled request is referenced by nothing else (its slot is freed as it settles).
+   */
+  private datagram(buf: Uint8Array, addr: number, len: number, zc: boolean, auto: boolean, dest: Buffer | null, destAddr: number): DatagramSend {
+    const op = this.spareOps.pop();
+    if (op === undefined) return new DatagramSend(this, buf, addr, len, zc, auto, dest, destAddr);
+    op.init(buf, addr, len, zc, auto, dest, destAddr);
+    return op;
   }
 
   /** Queues a prepared request (or settles it at once when the socket cannot send). */
