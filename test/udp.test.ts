@@ -188,6 +188,19 @@ test('udp4 into the IFB sink namespace: every datagram is sent with zeroCopy tru
   assert.deepEqual(leftoverNamespaces(), []);
 });
 
+/** Sends 'in' from `from` to `to` and checks that Node has not read it 200 ms later. */
+async function sendUnread(from: dgram.Socket, to: dgram.Socket, received: string[], why: string): Promise<void> {
+  await new Promise<void>((r) => from.send('in', to.address().port, '127.0.0.1', () => r()));
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(received, [], why);
+}
+
+/** Waits (at most 2 s) until Node has read the datagram sendUnread() left waiting. */
+async function readAtLast(received: string[]): Promise<void> {
+  for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(received, ['in']);
+}
+
 test('adopt(dgram, { receive: false }): Node stops reading while adopted (datagrams wait in the kernel) and reads again after close', opts(20_000), async () => {
   const sock = await boundUdp();
   const received: string[] = [];
@@ -201,13 +214,10 @@ test('adopt(dgram, { receive: false }): Node stops reading while adopted (datagr
     await rx.waitFor(1, 5_000);
     assert.equal(rx.messages[0]!.data.toString(), 'out');
     // A datagram to the adopted socket is not read while the ZeroCopySocket is open...
-    await new Promise<void>((r) => other.send('in', sock.address().port, '127.0.0.1', () => r()));
-    await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(received, [], 'Node did not read while receive: false');
+    await sendUnread(other, sock, received, 'Node did not read while receive: false');
     // ...and is read, having waited in the kernel, once it has closed.
     await zs.close();
-    for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(received, ['in']);
+    await readAtLast(received);
   } finally {
     await closeDgram(other);
     await closeDgram(sock);
@@ -225,12 +235,9 @@ test('receive: false twice on one dgram socket: Node reads again only when both 
     const a = adopt(sock, { receive: false });
     const b = ring2.adopt(sock, { receive: false });
     await a.close();
-    await new Promise<void>((r) => other.send('in', sock.address().port, '127.0.0.1', () => r()));
-    await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(received, [], 'still stopped: the second ZeroCopySocket is open');
+    await sendUnread(other, sock, received, 'still stopped: the second ZeroCopySocket is open');
     await b.close();
-    for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(received, ['in']);
+    await readAtLast(received);
   } finally {
     await ring2.close();
     await closeDgram(other);
