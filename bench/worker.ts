@@ -319,22 +319,26 @@ async function bindUdp(a: WorkerArgs): Promise<dgram.Socket> {
   return sock;
 }
 
-/** Node's dgram: send with a callback, to the destination given per send (like the others). */
-async function nodeUdp(a: WorkerArgs, c: Counters): Promise<Timing> {
-  const src = new Source(a.size, a.workingSet);
-  const sock = await bindUdp(a);
-  let pump = NO_PUMP;
-  const size = a.size;
-  // One callback for every send.
-  const onSent = (err: Error | null): void => {
+/** The completion callback of the node rows: Node copies every send; `next` starts another. */
+function nodeCallback(c: Counters, size: number, next: () => void): (err?: Error | null) => void {
+  return (err) => {
     if (err) recordError(c, err);
     else {
       c.sends++;
       c.bytes += size;
       c.copied++;
     }
-    pump.done();
+    next();
   };
+}
+
+/** Node's dgram: send with a callback, to the destination given per send (like the others). */
+async function nodeUdp(a: WorkerArgs, c: Counters): Promise<Timing> {
+  const src = new Source(a.size, a.workingSet);
+  const sock = await bindUdp(a);
+  let pump = NO_PUMP;
+  // One callback for every send.
+  const onSent = nodeCallback(c, a.size, () => pump.done());
   const issue = (): void => {
     sock.send(src.next(), a.port, a.dst, onSent);
   };
@@ -352,16 +356,7 @@ async function nodeTcp(a: WorkerArgs, c: Counters): Promise<Timing> {
   const sock = await connectTcp(a);
   let pump = NO_PUMP;
   let blocked = false;
-  const size = a.size;
-  const onWritten = (err?: Error | null): void => {
-    if (err) recordError(c, err);
-    else {
-      c.sends++;
-      c.bytes += size;
-      c.copied++;
-    }
-    pump.done();
-  };
+  const onWritten = nodeCallback(c, a.size, () => pump.done());
   sock.on('drain', () => {
     blocked = false;
     pump.kick();

@@ -25,7 +25,7 @@ import { native } from './native.js';
 import { validateBoolean, validateOptions, validateSendBuffer, validateThreshold, validateUint } from './options.js';
 import { defaultRing, type Ring, type RingOp } from './ring.js';
 import { capabilities } from './probe.js';
-import { prepSend, prepSendmsg } from './sqe.js';
+import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
 import {
   AF_INET,
@@ -563,8 +563,7 @@ class DatagramVector extends DatagramSend {
   }
 
   override giveBack(): void {
-    const l = this.leases!;
-    for (let i = 0; i < l.length; i += 2) (l[i] as BufferPool).giveBack(l[i + 1] as number);
+    giveBackLeases(this.leases!);
   }
 }
 
@@ -1087,22 +1086,31 @@ export class ZeroCopySocket {
     let err = op.err;
     if (err === null && op.res < 0) err = sendError(op.res, op.len, op.zc, op.vectored);
     const zeroCopy = (s & (GOT_NOTIF | WAS_COPIED)) === GOT_NOTIF;
-    if (err !== null) {
-      c.errors++;
-    } else {
-      c.sends++;
-      c.bytes += op.res;
-      if (zeroCopy) c.zeroCopied++;
-      else c.copied++;
-      if (op.fixedIndex >= 0) c.fixed++;
-      if (op.auto && op.zc && this.autoDowngrade) this.noteUsage(zeroCopy);
-    }
+    this.countOutcome(err, op.res, zeroCopy, op.fixedIndex >= 0, op.auto && op.zc);
     deliver(op, err, op.res, zeroCopy);
     if (op.constructor === DatagramSend && this.spareOps.length < 128) {
       op.release();
       this.spareOps.push(op);
     }
     if (this.closing) this.maybeFinishClose();
+  }
+
+  /**
+   * Counts a settled send in stats() and, for a zero-copy send whose mode the threshold chose
+   * (`autoZc`), feeds auto-downgrade with whether the kernel copied.
+   */
+  private countOutcome(err: Error | null, bytes: number, zeroCopy: boolean, fixed: boolean, autoZc: boolean): void {
+    const c = this.counters;
+    if (err !== null) {
+      c.errors++;
+      return;
+    }
+    c.sends++;
+    c.bytes += bytes;
+    if (zeroCopy) c.zeroCopied++;
+    else c.copied++;
+    if (fixed) c.fixed++;
+    if (autoZc && this.autoDowngrade) this.noteUsage(zeroCopy);
   }
 
   /**
@@ -1296,23 +1304,10 @@ export class ZeroCopySocket {
     this.pending--;
     this.counters.notifications += req.notifs;
     if (req.pool !== null) req.pool.giveBack(req.slot);
-    const leases = req.leases;
-    if (leases !== null) {
-      for (let i = 0; i < leases.length; i += 2) (leases[i] as BufferPool).giveBack(leases[i + 1] as number);
-    }
+    if (req.leases !== null) giveBackLeases(req.leases);
     const err = req.err;
     const zeroCopy = req.notifs > 0 && req.copiedNotifs === 0;
-    const c = this.counters;
-    if (err !== null) {
-      c.errors++;
-    } else {
-      c.sends++;
-      c.bytes += req.sent;
-      if (zeroCopy) c.zeroCopied++;
-      else c.copied++;
-      if (req.fixedIndex >= 0) c.fixed++;
-      if (req.auto && req.zc && this.autoDowngrade) this.noteUsage(zeroCopy);
-    }
+    this.countOutcome(err, req.sent, zeroCopy, req.fixedIndex >= 0, req.auto && req.zc);
     deliver(req, err, req.sent, zeroCopy);
     this.maybeFinishClose();
   }
@@ -1434,18 +1429,15 @@ function writeIovecs(w: Uint32Array, v: number, iov: readonly number[], first: n
   }
 }
 
-const INV_TWO_32 = 1 / 4294967296;
-
-/** Stores a Number below 2^53 as two little-endian 32-bit words at word `o`. */
-function setU64(w: Uint32Array, o: number, v: number): void {
-  const hi = Math.floor(v * INV_TWO_32); // exact: 2^-32 is a power of two; a multiply, not a division
-  w[o] = v - hi * 4294967296;
-  w[o + 1] = hi;
-}
 
 /** A stream send that can join a StreamBatch: one plain buffer, not from a pool. */
 function batchable(r: SendRequest): boolean {
   return !r.vectored && r.pool === null;
+}
+
+/** Returns the pool buffers a sendv() lent ([pool, index, pool, index, ...]) at its last CQE. */
+function giveBackLeases(leases: readonly (BufferPool | number)[]): void {
+  for (let i = 0; i < leases.length; i += 2) (leases[i] as BufferPool).giveBack(leases[i + 1] as number);
 }
 
 /** Pages touched by the chunks (each chunk's first to last page). */

@@ -26,13 +26,8 @@ export function prepSend(
 ): void {
   w[o] = opcode | (sqeFlags << 8) | (ioprio << 16);
   w[o + 1] = fd;
-  // lo = v - hi * 2^32 rather than v % 2^32: a double modulo is a call to fmod, far slower.
-  const destHi = Math.floor(dest * INV_TWO_32);
-  const addrHi = Math.floor(addr * INV_TWO_32);
-  w[o + 2] = dest - destHi * TWO_32;
-  w[o + 3] = destHi;
-  w[o + 4] = addr - addrHi * TWO_32;
-  w[o + 5] = addrHi;
+  setU64(w, o + 2, dest);
+  setU64(w, o + 4, addr);
   w[o + 6] = len;
   w[o + 7] = msgFlags;
   w[o + 8] = userData;
@@ -40,6 +35,17 @@ export function prepSend(
   // no encoder here ever writes them, so they are not stored again on the hot path.
   w[o + 10] = bufIndex;
   w[o + 11] = destLen;
+}
+
+/**
+ * Stores a Number below 2^53 as two little-endian 32-bit words at word `o` (SQE fields, msghdrs,
+ * iovecs). lo = v - hi * 2^32 rather than v % 2^32: a double modulo is a call to fmod; and hi by
+ * multiplying with 2^-32, exact (a power of two) and cheaper than a division.
+ */
+export function setU64(w: Uint32Array, o: number, v: number): void {
+  const hi = Math.floor(v * INV_TWO_32);
+  w[o] = v - hi * TWO_32;
+  w[o + 1] = hi;
 }
 
 /**

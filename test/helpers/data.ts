@@ -62,3 +62,11 @@ export function datagram(seq: number, size: number, seed = 0x5eed): Buffer {
   if (size >= 4) b.writeUInt32BE(seq >>> 0, 0);
   return b;
 }
+
+/** The index of the first byte where `a` and `b` differ (their common length when one is a prefix). */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}

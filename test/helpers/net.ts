@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
+import { firstDifference } from './data.js';
 
 /** Checks a byte stream against the buffers that were sent, in send order, byte by byte. */
 export class StreamVerifier {
@@ -44,9 +45,7 @@ export class StreamVerifier {
       const a = Buffer.from(want.buffer, want.byteOffset + this.offsetInHead, n);
       const b = chunk.subarray(at, at + n);
       if (!a.equals(b)) {
-        let i = 0;
-        while (i < n && a[i] === b[i]) i++;
-        this.mismatchAt = this.verified + i;
+        this.mismatchAt = this.verified + firstDifference(a, b);
         return;
       }
       this.verified += n;

@@ -11,6 +11,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import type { BufferPool, ZeroCopySocket } from '../../src/index.js';
+import { firstDifference } from './data.js';
 
 /** One block of the stream: `length` bytes at `offset` inside a pool buffer. */
 export interface Block {
@@ -105,9 +106,7 @@ export class BlockVerifier {
       const want = this.current.subarray(this.at, this.at + k);
       const got = chunk.subarray(i, i + k);
       if (!want.equals(got)) {
-        let j = 0;
-        while (j < k && want[j] === got[j]) j++;
-        this.mismatchAt = this.verified + j;
+        this.mismatchAt = this.verified + firstDifference(want, got);
         return;
       }
       this.verified += k;
