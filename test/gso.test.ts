@@ -5,31 +5,25 @@
  * segmentSize on TCP, and out-of-range sizes, throw ERR_URING_ZC_INVALID_ARG.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { capabilities, Ring, type SendResult } from '../src/index.js';
+import { after, test } from 'node:test';
+import { capabilities, type SendResult } from '../src/index.js';
 import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason } from './helpers/env.js';
+import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
 
 const skipReason = sendmsgZcUnavailableReason();
 const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
 
-let ring: Ring | undefined;
-before(() => {
-  if (skipReason === null) ring = new Ring();
-});
-after(async () => {
-  await ring?.close();
-});
+const ring = fileRing(skipReason);
 
 
 test('loopback: a GSO send arrives as exactly ⌈len / segmentSize⌉ datagrams with the buffer\'s bytes, in order', opts(30_000), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
-  const zs = ring!.adopt(sock);
-  const pool = ring!.createBufferPool({ bufferSize: 32768, count: 2 });
+  const zs = ring().adopt(sock);
+  const pool = ring().createBufferPool({ bufferSize: 32768, count: 2 });
   try {
     const prng = new Prng(0x650);
     const dest = { address: '127.0.0.1', port: rx.port };
@@ -84,10 +78,10 @@ test('loopback: a GSO send arrives as exactly ⌈len / segmentSize⌉ datagrams 
 test('segmentSize on TCP, and segmentSize 0, 70000 or not an integer, throw ERR_URING_ZC_INVALID_ARG and queue nothing', opts(10_000), async () => {
   const trx = await tcpReceiver();
   const client = await connectTcp(trx.port);
-  const tzs = ring!.adopt(client);
+  const tzs = ring().adopt(client);
   const urx = await udpReceiver();
   const usock = await boundUdp();
-  const uzs = ring!.adopt(usock);
+  const uzs = ring().adopt(usock);
   try {
     const dest = { address: '127.0.0.1', port: urx.port };
     const buf = Buffer.alloc(4000, 1);
@@ -181,7 +175,7 @@ test('in the IFB sink namespace GSO sends report zeroCopy: true (plain buffers, 
 test('a GSO send with more segments than the kernel allows rejects with its errno and the socket keeps working', opts(10_000), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
-  const zs = ring!.adopt(sock);
+  const zs = ring().adopt(sock);
   try {
     const dest = { address: '127.0.0.1', port: rx.port };
     // 650 segments: above UDP_MAX_SEGMENTS (64, 128 on newer kernels).

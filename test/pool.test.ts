@@ -5,13 +5,13 @@
  * ring close, and every misuse with its code, each leaving a send in flight on the same ring intact.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type net from 'node:net';
 import { capabilities, Ring, type BufferPool, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { createVethPair, leftoverNamespaces, netnsUnavailableReason, type VethPair } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, turns, zeroCopyUnavailableReason, throwsCode } from './helpers/env.js';
+import { codeOf, turns, zeroCopyUnavailableReason, throwsCode, fileRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver, type TcpReceiver } from './helpers/net.js';
 import { BlockVerifier, collectChild, firstJsonLine, lastJson, plan, sendFromPool, type PoolRunReport } from './helpers/pool-helpers.js';
 
@@ -24,13 +24,7 @@ function poolSkipReason(): string | null {
 const skipReason = poolSkipReason();
 const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
 
-let ring: Ring | undefined;
-before(() => {
-  if (skipReason === null) ring = new Ring();
-});
-after(async () => {
-  await ring?.close();
-});
+const ring = fileRing(skipReason);
 
 /** Asserts that `fn` throws synchronously with `code`. */
 
@@ -92,8 +86,8 @@ test('recycling under load: 64 MiB from a 32 x 64 KiB pool over TCP loopback, ea
   const verifier = new BlockVerifier(seed, blocks);
   const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(rx.port);
-  const zs = ring!.adopt(client);
-  const pool = ring!.createBufferPool({ bufferSize, count });
+  const zs = ring().adopt(client);
+  const pool = ring().createBufferPool({ bufferSize, count });
   try {
     assert.deepEqual(pool.stats(), { size: count, free: count, inFlight: 0, registeredBytes: bufferSize * count });
     const report = await sendFromPool(zs, pool, seed, blocks);
@@ -173,8 +167,8 @@ test('recycling under load over a veth pair: a sender in namespace a sends 64 Mi
 test('a sent pool buffer is out of the pool until its send settles, after its notification (UDP)', opts(20_000), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
-  const zs = ring!.adopt(sock);
-  const pool = ring!.createBufferPool({ bufferSize: 4096, count: 2 });
+  const zs = ring().adopt(sock);
+  const pool = ring().createBufferPool({ bufferSize: 4096, count: 2 });
   try {
     const buf = pool.acquire()!;
     assert.deepEqual(pool.stats(), { size: 2, free: 1, inFlight: 0, registeredBytes: 8192 }, 'acquired: held, not in flight');
@@ -204,8 +198,8 @@ test('a sent pool buffer is out of the pool until its send settles, after its no
 });
 
 test('while every pool buffer is in flight, acquire() returns null and acquireAsync() waits until a send settles (TCP, paused peer)', opts(30_000), async () => {
-  const peer = await pausedPeer(ring!);
-  const pool = ring!.createBufferPool({ bufferSize: 65536, count: 4 });
+  const peer = await pausedPeer(ring());
+  const pool = ring().createBufferPool({ bufferSize: 65536, count: 4 });
   try {
     const prng = new Prng(2);
     const filler = prng.bytes(FILLER);
@@ -250,10 +244,10 @@ test('several pools on one ring: each registers its own region, sends from all a
   const verifier = new StreamVerifier();
   const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(rx.port);
-  const zs = ring!.adopt(client);
-  const a = ring!.createBufferPool({ bufferSize: 4096, count: 8 });
-  const b = ring!.createBufferPool({ bufferSize: 65536, count: 4 });
-  const c = ring!.createBufferPool({ bufferSize: 1 << 20, count: 2 });
+  const zs = ring().adopt(client);
+  const a = ring().createBufferPool({ bufferSize: 4096, count: 8 });
+  const b = ring().createBufferPool({ bufferSize: 65536, count: 4 });
+  const c = ring().createBufferPool({ bufferSize: 1 << 20, count: 2 });
   let d: BufferPool | undefined;
   try {
     assert.equal(a.stats().registeredBytes, 4096 * 8);
@@ -287,7 +281,7 @@ test('several pools on one ring: each registers its own region, sends from all a
     assert.equal(b.closed, true);
     assert.equal(b.stats().registeredBytes, 0);
     throwsCode(() => b.acquire(), 'ERR_URING_ZC_POOL_CLOSED', 'acquire() on a closed pool');
-    d = ring!.createBufferPool({ bufferSize: 16384, count: 4 });
+    d = ring().createBufferPool({ bufferSize: 16384, count: 4 });
     const more: Promise<SendResult>[] = [];
     for (const p of [a, d, c]) {
       const buf = p.acquire()!;
@@ -310,7 +304,7 @@ test('several pools on one ring: each registers its own region, sends from all a
 
 test('a pool buffer sent on a socket of another ring goes unregistered and still returns to its pool at the notification', opts(20_000), async () => {
   const other = new Ring();
-  const pool = ring!.createBufferPool({ bufferSize: 65536, count: 2 });
+  const pool = ring().createBufferPool({ bufferSize: 65536, count: 2 });
   const urx = await udpReceiver();
   const usock = await boundUdp();
   const uzs = other.adopt(usock);
@@ -357,8 +351,8 @@ test('a pool buffer sent on a socket of another ring goes unregistered and still
 });
 
 test('close() with sends in flight: acquire throws, waiters reject, and it resolves only once no send is in flight, then unregisters', opts(30_000), async () => {
-  const peer = await pausedPeer(ring!);
-  const pool = ring!.createBufferPool({ bufferSize: 65536, count: 4 });
+  const peer = await pausedPeer(ring());
+  const pool = ring().createBufferPool({ bufferSize: 65536, count: 4 });
   try {
     const prng = new Prng(5);
     const filler = prng.bytes(FILLER);
@@ -410,7 +404,7 @@ test('close() with sends in flight: acquire throws, waiters reject, and it resol
 });
 
 test('acquireAsync(): an abort rejects with ABORT_ERR and takes nothing; a waiter gets the next buffer that comes back', opts(10_000), async () => {
-  const pool = ring!.createBufferPool({ bufferSize: 4096, count: 1 });
+  const pool = ring().createBufferPool({ bufferSize: 4096, count: 1 });
   try {
     const only = pool.acquire()!;
     await rejectsCode(pool.acquireAsync({ signal: AbortSignal.abort() }), 'ABORT_ERR', 'acquireAsync() with an aborted signal');
@@ -431,14 +425,14 @@ test('acquireAsync(): an abort rejects with ABORT_ERR and takes nothing; a waite
 });
 
 test('misuse throws with its code and disturbs nothing: a send in flight on the same ring completes and its bytes arrive', opts(30_000), async () => {
-  const peer = await pausedPeer(ring!);
-  const p = ring!.createBufferPool({ bufferSize: 65536, count: 4 });
-  const q = ring!.createBufferPool({ bufferSize: 4096, count: 2 });
-  const closedPool = ring!.createBufferPool({ bufferSize: 4096, count: 1 });
+  const peer = await pausedPeer(ring());
+  const p = ring().createBufferPool({ bufferSize: 65536, count: 4 });
+  const q = ring().createBufferPool({ bufferSize: 4096, count: 2 });
+  const closedPool = ring().createBufferPool({ bufferSize: 4096, count: 1 });
   await closedPool.close();
   const urx = await udpReceiver();
   const usock = await boundUdp();
-  const uzs = ring!.adopt(usock);
+  const uzs = ring().adopt(usock);
   try {
     const prng = new Prng(6);
     // Acquired first: the free list is LIFO, and this buffer must not be the one that returns below.
@@ -505,10 +499,10 @@ test('misuse throws with its code and disturbs nothing: a send in flight on the 
     checkHeld(() => closedPool.acquire(), 'ERR_URING_ZC_POOL_CLOSED', 'acquire() on a closed pool');
     await rejectsCode(closedPool.acquireAsync(), 'ERR_URING_ZC_POOL_CLOSED', 'acquireAsync() on a closed pool');
     await rejectsCode(q.acquireAsync({ signal: AbortSignal.abort() }), 'ABORT_ERR', 'acquireAsync() with an aborted signal');
-    checkHeld(() => ring!.createBufferPool({ bufferSize: 0, count: 1 }), 'ERR_URING_ZC_INVALID_ARG', 'bufferSize 0');
-    checkHeld(() => ring!.createBufferPool({ bufferSize: 4096, count: 0 }), 'ERR_URING_ZC_INVALID_ARG', 'count 0');
-    checkHeld(() => ring!.createBufferPool({ bufferSize: 1 << 20, count: 1025 }), 'ERR_URING_ZC_INVALID_ARG', 'more than 1 GiB in one pool');
-    checkHeld(() => ring!.createBufferPool({ bufferSize: 4096, count: 1, size: 1 } as never), 'ERR_URING_ZC_INVALID_ARG', 'an unknown option');
+    checkHeld(() => ring().createBufferPool({ bufferSize: 0, count: 1 }), 'ERR_URING_ZC_INVALID_ARG', 'bufferSize 0');
+    checkHeld(() => ring().createBufferPool({ bufferSize: 4096, count: 0 }), 'ERR_URING_ZC_INVALID_ARG', 'count 0');
+    checkHeld(() => ring().createBufferPool({ bufferSize: 1 << 20, count: 1025 }), 'ERR_URING_ZC_INVALID_ARG', 'more than 1 GiB in one pool');
+    checkHeld(() => ring().createBufferPool({ bufferSize: 4096, count: 1, size: 1 } as never), 'ERR_URING_ZC_INVALID_ARG', 'an unknown option');
     // The held buffers are intact: each can still be released exactly once.
     p.release(x);
     p.release(y);
@@ -552,8 +546,8 @@ test('ring close closes its pools: acquire() then throws ERR_URING_ZC_POOL_CLOSE
 test('sending a buffer that was acquired before its pool closed throws ERR_URING_ZC_POOL_CLOSED and queues nothing', opts(10_000), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
-  const zs = ring!.adopt(sock);
-  const pool = ring!.createBufferPool({ bufferSize: 4096, count: 2 });
+  const zs = ring().adopt(sock);
+  const pool = ring().createBufferPool({ bufferSize: 4096, count: 2 });
   try {
     const held = pool.acquire()!;
     await pool.close();

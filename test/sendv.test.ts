@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { capabilities, IOV_MAX, Ring, type SendResult } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason } from './helpers/env.js';
+import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
 import { createSink, leftoverNamespaces, netnsUnavailableReason } from '../bench/netns.js';
@@ -19,21 +19,15 @@ import { addressOf } from '../src/buffers.js';
 const skipReason = sendmsgZcUnavailableReason();
 const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
 
-let ring: Ring | undefined;
-before(() => {
-  if (skipReason === null) ring = new Ring();
-});
-after(async () => {
-  await ring?.close();
-});
+const ring = fileRing(skipReason);
 
 
 test('TCP: 400 sendv calls in flight (header + body chunks of mixed sizes, empty chunks, pool chunks) arrive in call order, intact', opts(60_000), async () => {
   const verifier = new StreamVerifier();
   const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(rx.port);
-  const zs = ring!.adopt(client);
-  const pool = ring!.createBufferPool({ bufferSize: 32768, count: 16 });
+  const zs = ring().adopt(client);
+  const pool = ring().createBufferPool({ bufferSize: 32768, count: 16 });
   try {
     const prng = new Prng(0x5e1d);
     const backing = prng.bytes(4 << 20);
@@ -103,8 +97,8 @@ test('TCP: 400 sendv calls in flight (header + body chunks of mixed sizes, empty
 test('UDP: each sendv is exactly one datagram carrying the chunks concatenated', opts(30_000), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
-  const zs = ring!.adopt(sock);
-  const pool = ring!.createBufferPool({ bufferSize: 8192, count: 4 });
+  const zs = ring().adopt(sock);
+  const pool = ring().createBufferPool({ bufferSize: 8192, count: 4 });
   try {
     const prng = new Prng(0xd6);
     const count = 48;
@@ -149,10 +143,10 @@ test('chunk count: 0 and IOV_MAX + 1 throw ERR_URING_ZC_INVALID_ARG and queue no
   assert.equal(IOV_MAX, 1024);
   const trx = await tcpReceiver();
   const client = await connectTcp(trx.port);
-  const tzs = ring!.adopt(client);
+  const tzs = ring().adopt(client);
   const urx = await udpReceiver();
   const usock = await boundUdp();
-  const uzs = ring!.adopt(usock);
+  const uzs = ring().adopt(usock);
   try {
     const dest = { address: '127.0.0.1', port: urx.port };
     for (const zs of [tzs, uzs]) {
@@ -181,7 +175,7 @@ test('TCP: IOV_MAX (1024) chunks per sendv, two such calls in flight, arrive int
   const verifier = new StreamVerifier();
   const trx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(trx.port);
-  const tzs = ring!.adopt(client);
+  const tzs = ring().adopt(client);
   try {
     const prng = new Prng(0x10);
     const calls: Promise<SendResult>[] = [];
@@ -207,7 +201,7 @@ test('TCP: IOV_MAX (1024) chunks per sendv, two such calls in flight, arrive int
 test('UDP: IOV_MAX (1024) separately allocated chunks make one datagram, copied or not', opts(20_000), async () => {
   const urx = await udpReceiver();
   const usock = await boundUdp();
-  const uzs = ring!.adopt(usock);
+  const uzs = ring().adopt(usock);
   try {
     const prng = new Prng(0x11);
     const dest = { address: '127.0.0.1', port: urx.port };
@@ -241,8 +235,8 @@ test('UDP: IOV_MAX (1024) separately allocated chunks make one datagram, copied 
 test('UDP: a sendv of 32 chunks from 32 pool buffers is one datagram (more page fragments than one skb holds)', opts(20_000), async () => {
   const urx = await udpReceiver();
   const usock = await boundUdp();
-  const uzs = ring!.adopt(usock);
-  const pool = ring!.createBufferPool({ bufferSize: 4096, count: 32 });
+  const uzs = ring().adopt(usock);
+  const pool = ring().createBufferPool({ bufferSize: 4096, count: 32 });
   try {
     const prng = new Prng(0x12);
     const chunks: Uint8Array[] = [];
@@ -269,9 +263,9 @@ test('a sendv is a registered-buffer send only when every chunk is from one pool
   const other = new Ring();
   const rx = await udpReceiver();
   const sock = await boundUdp();
-  const zs = ring!.adopt(sock);
-  const p1 = ring!.createBufferPool({ bufferSize: 4096, count: 4 });
-  const p2 = ring!.createBufferPool({ bufferSize: 4096, count: 2 });
+  const zs = ring().adopt(sock);
+  const p1 = ring().createBufferPool({ bufferSize: 4096, count: 4 });
+  const p2 = ring().createBufferPool({ bufferSize: 4096, count: 2 });
   const q = other.createBufferPool({ bufferSize: 4096, count: 2 });
   try {
     const prng = new Prng(0xf1);
@@ -340,7 +334,7 @@ test('UDP: a header straddling two pages before a 16-page body (18 fragments) ar
   // receiver checks every datagram, and each header is rewritten once its sendv settled.
   const rx = await udpReceiver();
   const sock = await boundUdp();
-  const zs = ring!.adopt(sock, { zeroCopyThreshold: 0, autoDowngrade: false });
+  const zs = ring().adopt(sock, { zeroCopyThreshold: 0, autoDowngrade: false });
   try {
     const prng = new Prng(0x18f);
     const body = prng.fill(placed(61440, 1024, 0));

@@ -4,23 +4,15 @@
  * (the receiver gets the data by copy), so every send reports `zeroCopy: false`.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type net from 'node:net';
-import { Ring, type SendResult, type ZeroCopySocket } from '../src/index.js';
+import { type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { zeroCopyUnavailableReason } from './helpers/env.js';
+import { zeroCopyUnavailableReason, fileRing } from './helpers/env.js';
 import { StreamVerifier, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 
 const skipReason = zeroCopyUnavailableReason();
-let ring: Ring | undefined;
-
-before(() => {
-  if (skipReason === null) ring = new Ring();
-});
-
-after(async () => {
-  await ring?.close();
-});
+const ring = fileRing(skipReason);
 
 interface RunResult {
   results: SendResult[];
@@ -110,7 +102,7 @@ async function run(options: { slowReader: boolean; totalBytes: number; seed: num
     },
   });
   const client = await connectTcp(rx.port);
-  const zs = ring!.adopt(client);
+  const zs = ring().adopt(client);
   try {
     const sent = await sendMixed(zs, verifier, options.seed, options.totalBytes, 48);
     await rx.waitForBytes(verifier.expected, 60_000);

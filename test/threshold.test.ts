@@ -8,31 +8,25 @@
  * downgrades.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type dgram from 'node:dgram';
 import { adopt, DEFAULT_ZERO_COPY_THRESHOLD, Ring, type SendOptions, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../bench/netns.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode } from './helpers/env.js';
+import { codeOf, zeroCopyUnavailableReason, throwsCode, fileRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 import { collectChild, lastJson } from './helpers/pool-helpers.js';
 
 const skipReason = zeroCopyUnavailableReason();
 const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
 
-let ring: Ring | undefined;
-before(() => {
-  if (skipReason === null) ring = new Ring();
-});
-after(async () => {
-  await ring?.close();
-});
+const ring = fileRing(skipReason);
 
 
 /** A UDP sender adopted with `options` and a bound peer that reads and drops what it gets. */
 async function udpPair(options?: Parameters<Ring['adopt']>[1]): Promise<{ zs: ZeroCopySocket; dest: { address: string; port: number }; dispose(): Promise<void> }> {
   const sink = await boundUdp();
   const sock = await boundUdp();
-  const zs = ring!.adopt(sock, options);
+  const zs = ring().adopt(sock, options);
   return {
     zs,
     dest: { address: '127.0.0.1', port: sink.address().port },
@@ -102,10 +96,10 @@ test('zeroCopyThreshold option: the boundary follows it; 0 makes every send zero
     const sock = await boundUdp();
     try {
       for (const bad of [-1, 1.5, '100', NaN, null]) {
-        throwsCode(() => ring!.adopt(sock, { zeroCopyThreshold: bad as number }), 'ERR_URING_ZC_INVALID_ARG', `zeroCopyThreshold ${String(bad)}`);
+        throwsCode(() => ring().adopt(sock, { zeroCopyThreshold: bad as number }), 'ERR_URING_ZC_INVALID_ARG', `zeroCopyThreshold ${String(bad)}`);
       }
-      throwsCode(() => ring!.adopt(sock, { autoDowngrade: 'yes' as unknown as boolean }), 'ERR_URING_ZC_INVALID_ARG', 'autoDowngrade "yes"');
-      throwsCode(() => ring!.adopt(sock, { threshold: 1 } as never), 'ERR_URING_ZC_INVALID_ARG', 'an unknown adopt option');
+      throwsCode(() => ring().adopt(sock, { autoDowngrade: 'yes' as unknown as boolean }), 'ERR_URING_ZC_INVALID_ARG', 'autoDowngrade "yes"');
+      throwsCode(() => ring().adopt(sock, { threshold: 1 } as never), 'ERR_URING_ZC_INVALID_ARG', 'an unknown adopt option');
       throwsCode(() => t1000.zs.send(Buffer.alloc(10), { ...t1000.dest, zeroCopy: 1 as unknown as boolean }), 'ERR_URING_ZC_INVALID_ARG', 'zeroCopy 1');
     } finally {
       await closeDgram(sock);
@@ -119,7 +113,7 @@ test('zeroCopyThreshold option: the boundary follows it; 0 makes every send zero
 
 test('per-send { zeroCopy } overrides the threshold; pool buffers always go zero copy', opts(20_000), async () => {
   const u = await udpPair();
-  const pool = ring!.createBufferPool({ bufferSize: 4096, count: 2 });
+  const pool = ring().createBufferPool({ bufferSize: 4096, count: 2 });
   try {
     const o = u.dest;
     assert.deepEqual(await probe(u.zs, 100, { ...o, zeroCopy: true }), { result: { bytes: 100, zeroCopy: false }, notifications: 1 }, '100 B forced zero copy');
@@ -142,7 +136,7 @@ test('per-send { zeroCopy } overrides the threshold; pool buffers always go zero
 
 test('auto-downgrade (UDP loopback): after 64 copied zero-copy sends the socket copies, probing with one zero-copy send in 1024', opts(30_000), async () => {
   const u = await udpPair();
-  const pool = ring!.createBufferPool({ bufferSize: 32768, count: 1 });
+  const pool = ring().createBufferPool({ bufferSize: 32768, count: 1 });
   try {
     const len = DEFAULT_ZERO_COPY_THRESHOLD;
     const o = u.dest;

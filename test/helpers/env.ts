@@ -1,6 +1,7 @@
 /** Capability gates and small async utilities shared by the test files. */
 import assert from 'node:assert/strict';
-import { capabilities, UringZcError } from '../../src/index.js';
+import { after, before } from 'node:test';
+import { capabilities, Ring, UringZcError } from '../../src/index.js';
 
 /**
  * Why zero-copy sends cannot be tested here (io_uring blocked, kernel too old), or null.
@@ -68,4 +69,19 @@ export function throwsCode(fn: () => unknown, code: string, what: string): void 
   }
   if (returned instanceof Promise) returned.catch(() => {});
   assert.fail(`${what}: did not throw ${code} synchronously (returned ${String(returned)})`);
+}
+
+/**
+ * One Ring for a test file: made before its tests (unless they skip for `skipReason`), closed
+ * after them. Returns its getter.
+ */
+export function fileRing(skipReason: string | null): () => Ring {
+  let ring: Ring | undefined;
+  before(() => {
+    if (skipReason === null) ring = new Ring();
+  });
+  after(async () => {
+    await ring?.close();
+  });
+  return () => ring!;
 }
