@@ -5,11 +5,10 @@
  * segmentSize on TCP, and out-of-range sizes, throw ERR_URING_ZC_INVALID_ARG.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { capabilities, type SendResult } from '../src/index.js';
-import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing } from './helpers/env.js';
+import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
 
@@ -108,12 +107,6 @@ test('segmentSize on TCP, and segmentSize 0, 70000 or not an integer, throw ERR_
   }
 });
 
-let sink: SinkNamespace | undefined;
-after(() => {
-  sink?.dispose();
-  sink = undefined;
-});
-
 interface SinkReport {
   rows: { step: number; len: number; bytes?: number; zeroCopy?: boolean; code?: string }[];
   stepStats: { notifications: number; fixed: number; downgraded: boolean }[];
@@ -122,15 +115,6 @@ interface SinkReport {
 }
 
 test('in the IFB sink namespace GSO sends report zeroCopy: true (plain buffers, pool buffers, forced small ones)', { timeout: 40_000 }, async (t) => {
-  const nsReason = netnsUnavailableReason();
-  if (nsReason !== null) {
-    t.skip(nsReason);
-    return;
-  }
-  if (skipReason !== null) {
-    t.skip(skipReason);
-    return;
-  }
   const steps = [
     { len: 60000, count: 8, segmentSize: 1400 },
     { len: 40000, count: 8, segmentSize: 8000, pool: true },
@@ -139,8 +123,7 @@ test('in the IFB sink namespace GSO sends report zeroCopy: true (plain buffers, 
     // Below the copy threshold without an override: a copying GSO send.
     { len: 4000, count: 4, segmentSize: 1000 },
   ];
-  sink = createSink();
-  try {
+  await withSink(t, skipReason, async (sink) => {
     const child = sink.spawn([process.execPath, 'dist/test/helpers/pool-gso-sender.js', sink.destination, '9', JSON.stringify(steps)], {
       cwd: process.cwd(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -165,11 +148,7 @@ test('in the IFB sink namespace GSO sends report zeroCopy: true (plain buffers, 
     assert.equal(report.stats.inFlight, 0);
     assert.equal(report.stats.downgrades, 0);
     assert.deepEqual(report.poolStats, { ...report.poolStats, free: 16, inFlight: 0 });
-  } finally {
-    sink.dispose();
-    sink = undefined;
-  }
-  assert.deepEqual(leftoverNamespaces(), []);
+  });
 });
 
 test('a GSO send with more segments than the kernel allows rejects with its errno and the socket keeps working', opts(10_000), async () => {

@@ -10,10 +10,9 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { capabilities, IOV_MAX, Ring, type SendResult } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing } from './helpers/env.js';
+import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
-import { createSink, leftoverNamespaces, netnsUnavailableReason } from '../bench/netns.js';
 import { addressOf } from '../src/buffers.js';
 
 const skipReason = sendmsgZcUnavailableReason();
@@ -367,13 +366,7 @@ test('UDP: a header straddling two pages before a 16-page body (18 fragments) ar
 });
 
 test('in the IFB sink namespace: [1 KiB header, 60 KiB body] goes zero copy wherever the header lies; too many pieces copy', { timeout: 40_000 }, async (t) => {
-  const nsReason = netnsUnavailableReason();
-  if (nsReason !== null || skipReason !== null) {
-    t.skip(nsReason ?? skipReason!);
-    return;
-  }
-  const sink = createSink();
-  try {
+  await withSink(t, skipReason, async (sink) => {
     const child = sink.spawn([process.execPath, 'dist/test/helpers/sendv-sink-sender.js', sink.destination, '9'], {
       cwd: process.cwd(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -387,8 +380,5 @@ test('in the IFB sink namespace: [1 KiB header, 60 KiB body] goes zero copy wher
     assert.deepEqual(r['20 pieces'], { zeroCopy: false, bytes: 20000 }, '40 fragments: the datagram is copied');
     assert.deepEqual(r['17 fragments, msghdr'], { zeroCopy: true, bytes: 62464 });
     assert.deepEqual(r['18 fragments, msghdr'], { zeroCopy: true, bytes: 62464 });
-  } finally {
-    sink.dispose();
-  }
-  assert.deepEqual(leftoverNamespaces(), []);
+  });
 });

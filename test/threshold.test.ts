@@ -8,11 +8,10 @@
  * downgrades.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type dgram from 'node:dgram';
 import { adopt, DEFAULT_ZERO_COPY_THRESHOLD, Ring, type SendOptions, type SendResult, type ZeroCopySocket } from '../src/index.js';
-import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../bench/netns.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, fileRing } from './helpers/env.js';
+import { codeOf, zeroCopyUnavailableReason, throwsCode, fileRing, withSink } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 import { collectChild, lastJson } from './helpers/pool-helpers.js';
 
@@ -179,29 +178,13 @@ function pick(zs: ZeroCopySocket): { notifications: number; downgraded: boolean;
   return { notifications: s.notifications, downgraded: s.downgraded, downgrades: s.downgrades };
 }
 
-let sink: SinkNamespace | undefined;
-after(() => {
-  sink?.dispose();
-  sink = undefined;
-});
-
 test('in the IFB sink namespace, sends at/above the threshold report zeroCopy: true and the socket never downgrades', { timeout: 40_000 }, async (t) => {
-  const nsReason = netnsUnavailableReason();
-  if (nsReason !== null) {
-    t.skip(nsReason);
-    return;
-  }
-  if (skipReason !== null) {
-    t.skip(skipReason);
-    return;
-  }
   const steps = [
     { len: DEFAULT_ZERO_COPY_THRESHOLD, count: 160, batch: 16 },
     { len: 60000, count: 16 },
     { len: DEFAULT_ZERO_COPY_THRESHOLD - 1, count: 8 },
   ];
-  sink = createSink();
-  try {
+  await withSink(t, skipReason, async (sink) => {
     const child = sink.spawn([process.execPath, 'dist/test/helpers/pool-gso-sender.js', sink.destination, '9', JSON.stringify(steps)], {
       cwd: process.cwd(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -226,9 +209,5 @@ test('in the IFB sink namespace, sends at/above the threshold report zeroCopy: t
       downgraded: false,
       inFlight: 0,
     });
-  } finally {
-    sink.dispose();
-    sink = undefined;
-  }
-  assert.deepEqual(leftoverNamespaces(), []);
+  });
 });

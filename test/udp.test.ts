@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type dgram from 'node:dgram';
 import { adopt, Ring, type SendResult, type ZeroCopySocket } from '../src/index.js';
-import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../bench/netns.js';
+import { collectChild } from './helpers/pool-helpers.js';
 import { datagram } from './helpers/data.js';
-import { zeroCopyUnavailableReason } from './helpers/env.js';
+import { zeroCopyUnavailableReason, withSink } from './helpers/env.js';
 import { boundUdp, closeDgram, udpReceiver, type UdpReceiver } from './helpers/net.js';
 
 const skipReason = zeroCopyUnavailableReason();
@@ -126,44 +126,15 @@ for (const type of ['udp4', 'udp6'] as const) {
   });
 }
 
-/** Reads a child's stdout to the end, with its exit code. */
-function collect(child: ReturnType<SinkNamespace['spawn']>): Promise<{ code: number | null; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
-
-let sink: SinkNamespace | undefined;
-after(() => {
-  sink?.dispose();
-  sink = undefined;
-});
-
 test('udp4 into the IFB sink namespace: every datagram is sent with zeroCopy true', { timeout: 60_000 }, async (t) => {
-  const nsReason = netnsUnavailableReason();
-  if (nsReason !== null) {
-    t.skip(nsReason);
-    return;
-  }
-  if (skipReason !== null) {
-    t.skip(skipReason);
-    return;
-  }
-  sink = createSink();
   const specs = ['1024:4', '4096:4', '16384:4', '61440:4'];
-  try {
+  await withSink(t, skipReason, async (sink) => {
     // The sends must start inside the namespace: the child process adopts and sends there.
     const child = sink.spawn([process.execPath, 'dist/test/helpers/sink-sender.js', sink.destination, '9', ...specs], {
       cwd: process.cwd(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
-    const { code, out, err } = await collect(child).finally(() => clearTimeout(timer));
+    const { code, out, err } = await collectChild(child, 40_000);
     assert.equal(code, 0, `sink-sender exited with ${code}: ${err}`);
     const report = JSON.parse(out.trim()) as {
       rows: { size: number; bytes?: number; zeroCopy?: boolean; code?: string }[];
@@ -181,11 +152,7 @@ test('udp4 into the IFB sink namespace: every datagram is sent with zeroCopy tru
     assert.equal(report.stats.errors, 0);
     assert.equal(report.stats.inFlight, 0);
     assert.equal(report.stats.notifications, sizes.length);
-  } finally {
-    sink.dispose();
-    sink = undefined;
-  }
-  assert.deepEqual(leftoverNamespaces(), []);
+  });
 });
 
 /** Sends 'in' from `from` to `to` and checks that Node has not read it 200 ms later. */

@@ -1,6 +1,7 @@
 /** Capability gates and small async utilities shared by the test files. */
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
+import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../../bench/netns.js';
 import { capabilities, Ring, UringZcError } from '../../src/index.js';
 
 /**
@@ -84,4 +85,23 @@ export function fileRing(skipReason: string | null): () => Ring {
     await ring?.close();
   });
   return () => ring!;
+}
+
+/**
+ * Runs `fn` with an IFB sink namespace of its own, removed afterwards (and checked gone); skips
+ * `t` where namespaces cannot be made here, or for `skipReason` (zero copy unavailable).
+ */
+export async function withSink(t: TestContext, skipReason: string | null, fn: (sink: SinkNamespace) => Promise<void>): Promise<void> {
+  const why = netnsUnavailableReason() ?? skipReason;
+  if (why !== null) {
+    t.skip(why);
+    return;
+  }
+  const sink = createSink();
+  try {
+    await fn(sink);
+  } finally {
+    sink.dispose();
+  }
+  assert.deepEqual(leftoverNamespaces(), []);
 }
