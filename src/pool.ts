@@ -260,8 +260,16 @@ export class BufferPool {
   /** @internal slotOf() for a view of this pool's memory at `byteOffset` (hot path: no getters). */
   slotAt(byteOffset: number, byteLength: number): number {
     const rel = byteOffset - this.start;
-    const i = Math.floor(rel / this.bufferSize);
-    if (rel < 0 || i >= this.count || rel + byteLength > (i + 1) * this.bufferSize) {
+    const size = this.bufferSize;
+    let i = Math.floor(rel / size);
+    if (byteLength === 0 && rel === i * size && i > 0) {
+      // An empty view where buffer i-1 ends and buffer i starts: either could be meant. At the
+      // pool's end it can only be the last one; elsewhere refuse rather than guess (a guess
+      // would hand a buffer to a second owner).
+      if (i < this.count) throw new UringZcArgumentError('an empty view at the boundary of two pool buffers does not say which buffer it belongs to');
+      i = this.count - 1;
+    }
+    if (rel < 0 || i >= this.count || rel + byteLength > (i + 1) * size) {
       throw new UringZcArgumentError('the Buffer must lie within one buffer of the pool');
     }
     return i;

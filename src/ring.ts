@@ -9,11 +9,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { native, type PollHandle, type SetupResult } from './native.js';
-import { ringClosedError, UringZcArgumentError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
+import { memlockHint, ringClosedError, UringZcArgumentError, UringZcStateError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
 import { validateOptions, validateUint } from './options.js';
 import { prepCancel } from './sqe.js';
 import { BufferPool, BufferTable, type BufferPoolOptions } from './pool.js';
 import { adoptOn, type Adoptable, type AdoptOptions, type ZeroCopySocket } from './socket.js';
+import { Fifo } from './fifo.js';
 import {
   IORING_ASYNC_CANCEL_ALL,
   IORING_ASYNC_CANCEL_ANY,
@@ -34,6 +35,8 @@ import {
  * fill its SQE, and hands it every CQE with that user_data until it says it is done.
  */
 export interface RingOp {
+  /** The socket the request sends on (a destroyed socket's waiting requests are dropped). */
+  readonly sock: object;
   /** Fills the SQE at word offset `o` of `w`; `userData` must go into the SQE's user_data. */
   prep(w: Uint32Array, o: number, userData: number): void;
   /**
@@ -73,6 +76,13 @@ const SCRATCH_BYTES = 64 * 1024;
 
 /** Most reap/submit rounds in one poll callback (see Ring#pump). */
 const PUMP_ROUNDS = 8;
+
+/**
+ * CQ entries per SQ entry. Not more: since Linux 6.13 the ring's memory counts against
+ * RLIMIT_MEMLOCK (a 256-entry ring with a 1024-entry CQ fits a 64 KiB limit; a 4096-entry CQ
+ * did not, measured). Stream sends beyond maxInFlight rely on the kernel's overflow list instead.
+ */
+const CQ_PER_SQ = 4;
 
 /** Bound of any blocking wait (ns): no call into the kernel may hang the thread. */
 const WAIT_BOUND_NS = 1_000_000_000;
@@ -246,12 +256,24 @@ export function defaultRing(): Ring {
  */
 export class Ring {
   /** @internal */ readonly mem: RingMemory;
-  /** Most requests in the kernel at once: two CQEs each must always fit in the CQ. */
+  /**
+   * Most requests in the kernel at once that complete by themselves (datagrams): two CQEs each
+   * always fit in the CQ. Stream sends do not count: one may wait for a peer that never reads,
+   * and any number of those must not keep other sockets out of the ring. They take slots beyond
+   * this bound (the slot table grows), and their CQEs, should they come all at once, wait in the
+   * kernel's overflow list (IORING_FEAT_NODROP) until the pump flushes them.
+   */
   readonly maxInFlight: number;
   private readonly slots: (RingOp | undefined)[];
+  /** Per slot: 1 when it holds a stream send (not counted against maxInFlight). */
+  private slotWaits: Uint8Array;
   private readonly freeSlots: number[];
-  private readonly backlog: RingOp[] = [];
-  private backlogHead = 0;
+  /** Requests in slots that count against maxInFlight, and those that do not. */
+  private boundedLive = 0;
+  private streamLive = 0;
+  /** Requests waiting for a slot (bounded ones) or for an SQE (stream sends, only when the SQ is full). */
+  private readonly backlog = new Fifo<RingOp>(64);
+  private readonly streamBacklog = new Fifo<RingOp>(16);
   private readonly poll: PollHandle;
   private pollRefd = false;
   private flushQueued = false;
@@ -294,18 +316,26 @@ export class Ring {
     }
     const flags = options.setupFlags ?? DEFAULT_SETUP_FLAGS;
     validateUint('setupFlags', flags, 0, 0x7fffffff);
-    const mem = RingMemory.create(entries, flags, entries * 4);
+    if ((flags & IORING_SETUP_DEFER_TASKRUN) !== 0) {
+      // With DEFER_TASKRUN the kernel never signals a poller of the ring fd: completions that come
+      // after the submitting syscall (TCP, at the peer's ACK) would wait for an io_uring_enter
+      // that nothing makes, and such sends would never settle. No gain was measured from it.
+      throw new UringZcArgumentError('"setupFlags": IORING_SETUP_DEFER_TASKRUN is not supported: its completions are invisible to the event loop\'s poll of the ring fd, so sends completing later (TCP) would never settle');
+    }
+    const mem = RingMemory.create(entries, flags, entries * CQ_PER_SQ);
     if (typeof mem === 'number') {
       if (mem === -1 /* EPERM */ || mem === -38 /* ENOSYS */) {
         throw new UringZcUnsupportedError('io_uring is not available', setupFailureReason(mem));
       }
-      throw new UringZcSystemError(mem, 'io_uring_setup');
+      const hint = mem === -12 /* ENOMEM */ ? ringMemlockHint() : undefined;
+      throw new UringZcSystemError(mem, 'io_uring_setup', hint);
     }
     this.mem = mem;
     this.deferTaskrun = (mem.flags & IORING_SETUP_DEFER_TASKRUN) !== 0;
     // Keep a few CQEs spare for internal requests (the cancel at close).
     this.maxInFlight = Math.max(1, Math.min(mem.sqEntries * 2, (mem.cqEntries >>> 1) - 4));
     this.slots = new Array<RingOp | undefined>(this.maxInFlight).fill(undefined);
+    this.slotWaits = new Uint8Array(this.maxInFlight);
     this.freeSlots = [];
     for (let i = this.maxInFlight - 1; i >= 0; i--) this.freeSlots.push(i);
     this.scratchAddr = native.address(this.scratch);
@@ -372,22 +402,59 @@ export class Ring {
 
   /** Requests in the kernel (awaiting a CQE) plus requests waiting for a free slot. */
   get inFlight(): number {
-    return this.maxInFlight - this.freeSlots.length + (this.backlog.length - this.backlogHead);
+    return this.boundedLive + this.streamLive + this.backlog.length + this.streamBacklog.length;
   }
 
   /**
-   * Queues a request: it gets a slot and an SQE now, or waits in the backlog until an earlier
-   * request completes. It reaches the kernel at the end of this tick.
+   * Queues a request that completes by itself (a datagram): it gets a slot and an SQE now, or
+   * waits in the backlog until an earlier request completes. It reaches the kernel at the end of
+   * this tick.
    * @internal
    */
   queue(op: RingOp): void {
     if (this.closing) {
-      op.abandon(ringClosedError());
+      this.abandonLater(op);
       return;
     }
-    if (this.backlogHead < this.backlog.length || !this.place(op)) this.backlog.push(op);
+    if (this.backlog.length > 0 || !this.place(op, 0)) this.backlog.push(op);
     this.scheduleFlush();
     if (!this.pollRefd) this.setRef(true);
+  }
+
+  /**
+   * Queues a stream send: a request that may wait in the kernel for as long as its peer does not
+   * read. It takes a slot beyond maxInFlight, so that stalled peers never keep other sockets'
+   * requests out of the ring.
+   * @internal
+   */
+  queueStream(op: RingOp): void {
+    if (this.closing) {
+      this.abandonLater(op);
+      return;
+    }
+    if (this.streamBacklog.length > 0 || !this.place(op, 1)) this.streamBacklog.push(op);
+    this.scheduleFlush();
+    if (!this.pollRefd) this.setRef(true);
+  }
+
+  /**
+   * A request queued on a closing ring is abandoned on the next tick, never inside the call that
+   * queued it: a callback that resends on error would otherwise recurse until the stack overflows.
+   */
+  private abandonLater(op: RingOp): void {
+    process.nextTick(() => op.abandon(ringClosedError()));
+  }
+
+  /**
+   * @internal Abandons (with `err`) the requests of `sock` that wait for a slot or an SQE: a
+   * destroyed socket settles them at once instead of when other requests make room.
+   */
+  dropQueued(sock: object, err: () => Error): void {
+    const mine = (op: RingOp): boolean => op.sock === sock;
+    const dropped = this.backlog.removeIf(mine);
+    for (const op of this.streamBacklog.removeIf(mine)) dropped.push(op);
+    for (const op of dropped) op.abandon(err());
+    if (dropped.length > 0) this.afterCompletions();
   }
 
   /**
@@ -407,9 +474,12 @@ export class Ring {
     this.scheduleFlush();
   }
 
-  /** Gives `op` a slot and its SQE; false when there is no free slot. */
-  private place(op: RingOp): boolean {
-    if (this.freeSlots.length === 0) return false;
+  /**
+   * Gives `op` a slot and its SQE; false when there is no room. `waits` (1: a stream send) takes
+   * a slot beyond maxInFlight, growing the table.
+   */
+  private place(op: RingOp, waits: number): boolean {
+    if (waits === 0 && this.boundedLive >= this.maxInFlight) return false;
     let o = this.mem.nextSqe();
     if (o < 0) {
       // SQ full: submit what is there now, then there is room.
@@ -417,11 +487,27 @@ export class Ring {
       o = this.mem.nextSqe();
       if (o < 0) return false;
     }
-    const slot = this.freeSlots.pop()!;
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) slot = this.growSlots();
     this.slots[slot] = op;
+    this.slotWaits[slot] = waits;
+    if (waits === 0) this.boundedLive++;
+    else this.streamLive++;
     op.prep(this.mem.sqes, o, slot);
     this.mem.advance();
     return true;
+  }
+
+  /** Doubles the slot table (stream sends beyond maxInFlight); returns a free slot. */
+  private growSlots(): number {
+    const n = this.slots.length;
+    if (n >= UD_INTERNAL) throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'too many requests in flight on one ring');
+    for (let i = 2 * n - 1; i > n; i--) this.freeSlots.push(i);
+    for (let i = n; i < 2 * n; i++) this.slots.push(undefined);
+    const waits = new Uint8Array(2 * n);
+    waits.set(this.slotWaits);
+    this.slotWaits = waits;
+    return n;
   }
 
   /** Submits at the end of this tick (the pump submits itself when it is running). */
@@ -475,15 +561,10 @@ export class Ring {
   }
 
   private drainBacklog(): void {
+    const s = this.streamBacklog;
+    while (s.length > 0 && this.place(s.peek()!, 1)) s.shift();
     const b = this.backlog;
-    while (this.backlogHead < b.length && this.place(b[this.backlogHead]!)) {
-      b[this.backlogHead++] = undefined as unknown as RingOp;
-    }
-    // (Only when something was there: the length setter is a runtime call, and this runs every round.)
-    if (this.backlogHead === b.length && b.length !== 0) {
-      b.length = 0;
-      this.backlogHead = 0;
-    }
+    while (b.length > 0 && this.place(b.peek()!, 0)) b.shift();
   }
 
   /** @internal One CQE (RingMemory#reap): to the request in slot `ud`. */
@@ -493,6 +574,8 @@ export class Ring {
     if (op === undefined) return; // not ours (cannot happen: every SQE we write has a live slot)
     if (op.complete(res, flags)) {
       this.slots[ud] = undefined;
+      if (this.slotWaits[ud] === 0) this.boundedLive--;
+      else this.streamLive--;
       this.freeSlots.push(ud);
     }
   }
@@ -520,11 +603,12 @@ export class Ring {
     this.closePromise = new Promise<void>((resolve) => {
       this.resolveClose = resolve;
     });
-    const pending = this.backlog.slice(this.backlogHead);
-    this.backlog.length = 0;
-    this.backlogHead = 0;
-    for (const op of pending) op.abandon(ringClosedError());
+    // Sockets first: each marks itself closed and settles what it had queued, so that a callback
+    // resending on error meets a closed socket (settled on the next tick), not this ring mid-close.
     for (const sock of [...this.sockets]) void sock.destroy();
+    const pending = this.backlog.drain();
+    for (const op of this.streamBacklog.drain()) pending.push(op);
+    for (const op of pending) op.abandon(ringClosedError());
     for (const pool of [...this.pools]) void pool.close();
     if (this.inFlight > 0) {
       const o = this.mem.nextSqe();
@@ -547,6 +631,11 @@ export class Ring {
     this.mem.destroy();
     this.resolveClose?.();
   }
+}
+
+/** Why a ring could not be set up with ENOMEM: the ring memory counts against RLIMIT_MEMLOCK on some kernels. */
+export function ringMemlockHint(): string {
+  return `the ring's memory could not be allocated or locked. ${memlockHint()}; or use a smaller ring (new Ring({ entries }))`;
 }
 
 /** Why io_uring_setup failed with EPERM/ENOSYS, in words a user can act on. */

@@ -9,6 +9,7 @@
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { EventEmitter } from 'node:events';
 import { addressOf, baseAddress } from './buffers.js';
 import { encodeSockaddr } from './address.js';
@@ -27,6 +28,7 @@ import { defaultRing, type Ring, type RingOp } from './ring.js';
 import { capabilities } from './probe.js';
 import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
+import { Fifo } from './fifo.js';
 import {
   AF_INET,
   AF_INET6,
@@ -126,6 +128,12 @@ export interface SocketStats {
   downgraded: boolean;
   /** How many times the socket switched to copying sends that way. */
   downgrades: number;
+  /**
+   * Zero-copy requests the kernel refused to pin (ENOMEM: RLIMIT_MEMLOCK, which counts every
+   * page a zero-copy send pins in a process without CAP_IPC_LOCK) that were sent by copying
+   * instead. After each, the next 1024 threshold-chosen sends copy before zero copy is tried again.
+   */
+  pinFallbacks: number;
 }
 
 /**
@@ -147,6 +155,10 @@ export const IOV_MAX = 1024;
 const DOWNGRADE_AFTER = 64;
 /** While downgraded, one send in this many still goes zero copy, to notice when copies stop. */
 const REPROBE_EVERY = 1024;
+/** After a zero-copy send was refused for pinning (ENOMEM), this many threshold-chosen sends copy. */
+const PIN_PAUSE = 1024;
+/** Kernel requests in a row that move no byte of a stream send (0 or EAGAIN) before it fails. */
+const MAX_NO_PROGRESS = 64;
 const MSGHDR_SIZE = 56;
 const IOVEC_SIZE = 16;
 /** sendv() of a zero-copy datagram copies chunks this small (see copySmallChunks)... */
@@ -202,7 +214,12 @@ class SendRequest {
   copiedNotifs: number;
   /** No further kernel request will be made for this send. */
   done: boolean;
+  /** Delivered to its callback or promise (once: see ZeroCopySocket#maybeSettle). */
+  settled: boolean;
+  /** A zero-copy request of it was refused for pinning (ENOMEM) and sent by copying instead. */
+  fellBack: boolean;
   err: Error | null;
+  /** Kernel requests in a row that moved no byte (0 or -EAGAIN); bounded. */
   zeroResults: number;
   resolve: ((r: SendResult) => void) | null;
   reject: ((e: Error) => void) | null;
@@ -232,6 +249,8 @@ class SendRequest {
     this.notifs = 0;
     this.copiedNotifs = 0;
     this.done = false;
+    this.settled = false;
+    this.fellBack = false;
     this.err = null;
     this.zeroResults = 0;
     this.resolve = null;
@@ -244,37 +263,10 @@ class SendRequest {
     if ((res & IORING_NOTIF_USAGE_ZC_COPIED) !== 0) this.copiedNotifs++;
   }
 
-  /** The result CQE of the kernel request that started at `offset`. */
-  onResult(res: number, offset: number): void {
-    if (res < 0) {
-      this.fail(sendError(res, this.len, this.zc, this.vectored));
-      return;
-    }
-    this.sent += res;
-    if (this.sent < this.len && this.sock.stream) {
-      // A short stream send: the rest goes next, before anything else on this socket.
-      if (res === 0 && ++this.zeroResults > 16) {
-        this.fail(new UringZcSystemError(-32 /* EPIPE */, 'send_zc'));
-        return;
-      }
-      this.sock.submitPart(this, offset + res);
-      return;
-    }
-    this.done = true;
-    this.sock.onSendDone(this);
-  }
-
-  fail(err: Error): void {
-    if (this.err === null) this.err = err;
-    if (!this.done) {
-      this.done = true;
-      this.sock.onSendDone(this);
-    }
-  }
-
   /** One kernel request of this send has had its last CQE. */
   closeOne(): void {
-    if (--this.open === 0 && this.done) this.sock.settle(this);
+    this.open--;
+    this.sock.maybeSettle(this);
   }
 }
 
@@ -283,10 +275,13 @@ class SendRequest {
  * rest of a stream send the kernel cut short).
  */
 class SendPart implements RingOp {
+  readonly sock: ZeroCopySocket;
   private gotResult = false;
   private gotNotif = false;
   private expectNotif = false;
-  constructor(readonly req: SendRequest, readonly offset: number) {}
+  constructor(readonly req: SendRequest, readonly offset: number) {
+    this.sock = req.sock;
+  }
 
   prep(w: Uint32Array, o: number, userData: number): void {
     this.req.sock.prepChunk(this.req, this.offset, w, o, userData);
@@ -299,7 +294,7 @@ class SendPart implements RingOp {
     } else {
       this.gotResult = true;
       this.expectNotif = (flags & IORING_CQE_F_MORE) !== 0;
-      this.req.onResult(res, this.offset);
+      this.sock.onPartResult(this.req, this.offset, res);
     }
     // A notification comes if and only if the result CQE had F_MORE (never decided from res).
     const last = this.gotResult && (!this.expectNotif || this.gotNotif);
@@ -308,7 +303,7 @@ class SendPart implements RingOp {
   }
 
   abandon(err: Error): void {
-    this.req.fail(err);
+    this.sock.onPartResult(this.req, this.offset, err);
     this.req.closeOne();
   }
 }
@@ -372,6 +367,15 @@ class StreamBatch implements RingOp {
     this.sock.onBatchResult(this, err);
     for (const r of this.reqs) r.closeOne();
   }
+}
+
+/**
+ * The error of a stream send cut by destroy() or ring close after `sent` of its bytes went to the
+ * kernel: ECANCELED (the kernel cancelled it), saying how far it got.
+ */
+function cutError(req: SendRequest, sent: number): UringZcSystemError {
+  return new UringZcSystemError(-125 /* ECANCELED */, req.vectored ? 'sendmsg_zc' : 'send_zc',
+    `the socket was destroyed after ${sent} of this send's ${req.len} bytes had gone to the kernel; the stream ends there`);
 }
 
 /** The error a failed send rejects with (`res` is -errno). */
@@ -487,7 +491,7 @@ class DatagramSend implements RingOp {
     } else {
       this.res = res;
       s |= (flags & IORING_CQE_F_MORE) !== 0 ? GOT_RESULT | EXPECT_NOTIF : GOT_RESULT;
-      this.sock.onDatagramResult();
+      this.sock.onDatagramResult(res);
     }
     this.state = s;
     // A notification comes if and only if the result CQE had F_MORE (never decided from res).
@@ -499,7 +503,7 @@ class DatagramSend implements RingOp {
   abandon(err: Error): void {
     this.err = err;
     this.state = GOT_RESULT;
-    this.sock.onDatagramResult();
+    this.sock.onDatagramResult(0);
     this.sock.settleDatagram(this);
   }
 
@@ -599,15 +603,21 @@ export class ZeroCopySocket {
   private paused: UdpHandle | null;
   private readonly onNodeClose: (() => void) | undefined;
   // Stream sockets: sends waiting for the one in the kernel.
-  private readonly queue: SendRequest[] = [];
-  private queueHead = 0;
+  private readonly queue = new Fifo<SendRequest>();
   private active: SendRequest | StreamBatch | null = null;
   private failure: UringZcSystemError | null = null;
+  /** Sends accepted by send()/sendv() and not settled yet. */
   private pending = 0;
-  /** Sends that may still submit a kernel request (no final result CQE yet): they need the fd. */
+  /** Kernel requests queued on the ring whose result CQE has not come: they need the fd. */
   private undone = 0;
   private fdClosed = false;
   private closing = false;
+  /** destroy() was called: nothing more is submitted, a cut send is an end, not a short send. */
+  private destroyed = false;
+  /** Bytes the kernel has accepted (result CQEs), see bytesWritten. */
+  private accepted = 0;
+  /** net.Socket#_unrefTimer of the adopted socket: restarts Node's idle timer, or null. */
+  private readonly idleTimer: (() => void) | null;
   private closedFlag = false;
   private closePromise: Promise<void> | undefined;
   private resolveClose: (() => void) | undefined;
@@ -644,7 +654,11 @@ export class ZeroCopySocket {
   private copiedRun = 0;
   private downgraded = false;
   private downgradedSends = 0;
-  private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0 };
+  /** Sends the threshold makes zero copy copy for now: after a pinning refusal (ENOMEM). */
+  private pinPause = 0;
+  /** downgraded || pinPause > 0: one test on the hot path. */
+  private zcOff = false;
+  private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0, pinFallbacks: 0 };
 
   /** @internal Use adopt(). */
   constructor(ring: Ring, fd: number, domain: number, sockType: number, node: EventEmitter | undefined, options: AdoptOptions,
@@ -661,6 +675,10 @@ export class ZeroCopySocket {
     this.usageFlag = capabilities().reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
     this.vectorFlag = !this.stream && capabilities().sendZcVectorized ? IORING_SEND_VECTORIZED : 0;
     this.node = node;
+    const unref = (node as { _unrefTimer?: unknown } | undefined)?._unrefTimer;
+    // Node's idle timer (socket.setTimeout) sees only Node's own writes: the library's stream
+    // sends restart it as they make progress, so an active transfer never looks idle.
+    this.idleTimer = this.stream && typeof unref === 'function' ? (unref as () => void).bind(node) : null;
     if (node) {
       // Node closed its socket: accept no more sends, cancel ours, close our duplicate.
       this.onNodeClose = () => void this.destroy();
@@ -672,6 +690,14 @@ export class ZeroCopySocket {
   /** True once close() has finished (every send settled, descriptor closed). */
   get closed(): boolean {
     return this.closedFlag;
+  }
+
+  /**
+   * Bytes of this socket's sends that the kernel has accepted so far (its result CQEs), like
+   * net.Socket#bytesWritten (which does not count the library's sends).
+   */
+  get bytesWritten(): number {
+    return this.accepted;
   }
 
   /**
@@ -725,6 +751,9 @@ export class ZeroCopySocket {
         this.lastPool = pool;
       }
       addr = base + buf.byteOffset;
+      // A zero-length view reads no memory, and at the boundary of two pool buffers it does not
+      // say which one it belongs to: it takes no pool buffer over (the caller keeps what it holds).
+      if (len === 0) pool = undefined;
       this.lastBuf = buf;
       this.lastLen = len;
       this.lastAddr = addr;
@@ -768,7 +797,7 @@ export class ZeroCopySocket {
         op.slot = slot;
         if (pool.ring === this.ring) op.fixedIndex = pool.index;
       } else {
-        if (auto && zc && this.downgraded) zc = ++this.downgradedSends % REPROBE_EVERY === 0;
+        if (auto && zc && this.zcOff) zc = this.zcAgain();
         op = this.datagram(buf, addr, len, zc, auto, dest, destAddr);
       }
       return this.startDatagram(op, callback);
@@ -785,7 +814,7 @@ export class ZeroCopySocket {
       req.vectored = segmentSize > 0;
       return this.start(req, callback);
     }
-    if (auto && zc && this.downgraded) zc = ++this.downgradedSends % REPROBE_EVERY === 0;
+    if (auto && zc && this.zcOff) zc = this.zcAgain();
     const req = new SendRequest(this, buf, addr, len, zc, auto, dest, destAddr);
     if (segmentSize > 0) {
       req.segmentSize = segmentSize;
@@ -846,7 +875,7 @@ export class ZeroCopySocket {
         this.vecAddr0 = addr;
         this.vecPool0 = pool;
       }
-      if (pool !== undefined) {
+      if (pool !== undefined && clen !== 0) {
         const slot = pool.slotOf(c);
         pool.checkLendable(slot);
         (pools ??= []).push(pool);
@@ -880,8 +909,8 @@ export class ZeroCopySocket {
     if (pools !== null) {
       zc = true;
       auto = false;
-    } else if (auto && zc && this.downgraded) {
-      zc = ++this.downgradedSends % REPROBE_EVERY === 0;
+    } else if (auto && zc && this.zcOff) {
+      zc = this.zcAgain();
     }
     // The copy of small chunks, held by the request to its notification (see copySmallChunks).
     let slab: Buffer | null = null;
@@ -935,6 +964,26 @@ export class ZeroCopySocket {
     return { ...this.counters, inFlight: this.pending, downgraded: this.downgraded };
   }
 
+  /** While zcOff: whether this threshold-chosen zero-copy send still goes zero copy. */
+  private zcAgain(): boolean {
+    if (this.pinPause > 0) {
+      if (--this.pinPause === 0) this.zcOff = this.downgraded;
+      return false;
+    }
+    return ++this.downgradedSends % REPROBE_EVERY === 0;
+  }
+
+  /**
+   * A zero-copy request was refused for pinning (ENOMEM: RLIMIT_MEMLOCK counts every page a
+   * SEND_ZC pins, for a process without CAP_IPC_LOCK); it is resent by copying, and the next
+   * PIN_PAUSE threshold-chosen sends copy too, as Folly and gRPC do, before zero copy is tried again.
+   */
+  private pinRefused(): void {
+    this.counters.pinFallbacks++;
+    this.pinPause = PIN_PAUSE;
+    this.zcOff = true;
+  }
+
   /**
    * Stops accepting sends (they reject with ERR_URING_ZC_SOCKET_CLOSED), lets the accepted ones
    * finish, and closes the descriptor once every Buffer has been released. Called automatically
@@ -967,8 +1016,14 @@ export class ZeroCopySocket {
    */
   destroy(): Promise<void> {
     const p = this.close();
-    if (this.queueHead < this.queue.length) this.failQueued(this.ring.closing ? ringClosedError() : socketClosedError());
+    if (this.destroyed) return p;
+    this.destroyed = true;
+    const err = (): Error => (this.ring.closing ? ringClosedError() : socketClosedError());
+    this.failQueued(err);
+    // Requests waiting in the ring for a slot never reach the kernel: they settle now.
+    this.ring.dropQueued(this, err);
     if (this.undone > 0 && !this.fdClosed) this.ring.cancelFd(this.fd);
+    this.maybeFinishClose();
     return p;
   }
 
@@ -1071,14 +1126,26 @@ export class ZeroCopySocket {
   }
 
   /** @internal A datagram's result CQE came (or it never reached the kernel): no more fd use. */
-  onDatagramResult(): void {
+  onDatagramResult(res: number): void {
     this.undone--;
+    if (res > 0) this.accepted += res;
     if (this.closing) this.maybeFinishClose();
   }
 
   /** @internal Every CQE of `op` has come: the kernel is done with its Buffer. */
   settleDatagram(op: DatagramSend): void {
-    this.pending--;
+    if (op.res === -12 /* ENOMEM */ && op.zc && op.pool === null && op.err === null && !this.closing) {
+      // Pinning refused (RLIMIT_MEMLOCK): the same datagram again, copied. Its zero-copy
+      // attempt has had every CQE, so the request can go to the ring again as it is.
+      this.pinRefused();
+      op.zc = false;
+      op.auto = false;
+      op.res = 0;
+      op.state = 0;
+      this.undone++;
+      this.ring.queue(op);
+      return;
+    }
     const c = this.counters;
     const s = op.state;
     if ((s & GOT_NOTIF) !== 0) c.notifications++;
@@ -1087,12 +1154,30 @@ export class ZeroCopySocket {
     if (err === null && op.res < 0) err = sendError(op.res, op.len, op.zc, op.vectored);
     const zeroCopy = (s & (GOT_NOTIF | WAS_COPIED)) === GOT_NOTIF;
     this.countOutcome(err, op.res, zeroCopy, op.fixedIndex >= 0, op.auto && op.zc);
+    if (--this.pending === 0) this.forgetLastSend();
     deliver(op, err, op.res, zeroCopy);
     if (op.constructor === DatagramSend && this.spareOps.length < 128) {
       op.release();
       this.spareOps.push(op);
     }
     if (this.closing) this.maybeFinishClose();
+  }
+
+  /**
+   * Idle (nothing in flight): the caches of the last send's memory let go of it, so that an idle
+   * socket does not keep the caller's ArrayBuffer alive (a 4 KiB view of a 128 MiB one, say).
+   */
+  private forgetLastSend(): void {
+    this.lastAb = null;
+    this.lastBuf = null;
+    this.lastLen = 0;
+    this.lastPool = undefined;
+    this.vecBuf0 = null;
+    this.vecBuf1 = null;
+    this.vecLen0 = 0;
+    this.vecLen1 = 0;
+    this.vecPool0 = undefined;
+    this.vecPool1 = undefined;
   }
 
   /**
@@ -1126,7 +1211,7 @@ export class ZeroCopySocket {
     return op;
   }
 
-  /** Queues a prepared request (or settles it at once when the socket cannot send). */
+  /** Queues a prepared request (or settles it on the next tick when the socket cannot send). */
   private start(req: SendRequest, callback: SendCallback | undefined): Promise<SendResult> | void {
     let promise: Promise<SendResult> | undefined;
     if (callback !== undefined) {
@@ -1137,16 +1222,14 @@ export class ZeroCopySocket {
         req.reject = reject;
       });
     }
+    this.pending++;
     if (this.closing || this.failure !== null) {
       req.err = this.ring.closing ? ringClosedError() : this.closing ? socketClosedError() : this.failure!.again();
       req.done = true;
-      this.pending++;
       // Settle asynchronously, as every other outcome: a callback never runs inside send().
-      process.nextTick(() => this.settle(req));
+      process.nextTick(() => this.maybeSettle(req));
       return promise;
     }
-    this.pending++;
-    this.undone++;
     if (!this.stream) {
       this.submitPart(req, 0);
     } else if (this.active === null) {
@@ -1177,10 +1260,13 @@ export class ZeroCopySocket {
       fixed ? req.fixedIndex : 0, userData);
   }
 
-  /** @internal Queues a kernel request for the bytes of `req` from `offset` on. */
-  submitPart(req: SendRequest, offset: number): void {
+  /** Queues a kernel request for the bytes of `req` from `offset` on. */
+  private submitPart(req: SendRequest, offset: number): void {
     req.open++;
-    this.ring.queue(new SendPart(req, offset));
+    this.undone++;
+    const part = new SendPart(req, offset);
+    if (this.stream) this.ring.queueStream(part);
+    else this.ring.queue(part);
   }
 
   private startStream(req: SendRequest): void {
@@ -1188,24 +1274,82 @@ export class ZeroCopySocket {
     this.submitPart(req, 0);
   }
 
-  /** @internal No further kernel request will be made for `req`: the stream may move on. */
-  onSendDone(req: SendRequest): void {
+  /**
+   * @internal The result of the kernel request for the bytes of `req` from `offset` on: its CQE's
+   * res (bytes or -errno), or the error it never reached the kernel with.
+   */
+  onPartResult(req: SendRequest, offset: number, res: number | Error): void {
     this.undone--;
-    if (this.stream && this.active === req) this.nextInStream(req);
+    if (typeof res !== 'number') {
+      this.finish(req, res);
+    } else if (res === -12 /* ENOMEM */ && req.zc && req.fixedIndex < 0 && !this.destroyed) {
+      // Pinning refused (RLIMIT_MEMLOCK): the same bytes again, copied; the stream stays in order.
+      this.pinRefused();
+      req.zc = false;
+      req.fellBack = true;
+      this.submitPart(req, offset);
+    } else if (res < 0 && !(res === -11 /* EAGAIN */ && this.stream)) {
+      this.finish(req, sendError(res, req.len, req.zc, req.vectored));
+    } else {
+      const sent = res > 0 ? offset + res : offset;
+      req.sent = sent;
+      if (res > 0) {
+        this.accepted += res;
+        this.idleTimer?.();
+      }
+      if (sent === req.len || !this.stream) {
+        this.finish(req, null);
+      } else if (this.destroyed) {
+        // Cancelled mid-send (destroy, ring close): the kernel reports the bytes done so far.
+        // That is where this send ends, not a short send to continue.
+        this.finish(req, cutError(req, sent));
+      } else if (res <= 0 && ++req.zeroResults > MAX_NO_PROGRESS) {
+        this.finish(req, new UringZcSystemError(res < 0 ? res : -32 /* EPIPE */, req.vectored ? 'sendmsg_zc' : 'send_zc'));
+      } else {
+        // A short stream send, or EAGAIN (the kernel gave up waiting for buffer space on a
+        // non-blocking socket, e.g. after a peer's half-close woke it): the rest goes next,
+        // before anything else on this socket.
+        if (res > 0) req.zeroResults = 0;
+        this.submitPart(req, sent);
+      }
+    }
     if (this.closing) this.maybeFinishClose();
+  }
+
+  /**
+   * No further kernel request will be made for `req` (it ends with `err`, or succeeds): the
+   * stream may move on, and the send settles once its last kernel request has had its last CQE.
+   */
+  private finish(req: SendRequest, err: Error | null): void {
+    if (req.done) return;
+    req.done = true;
+    if (err !== null && req.err === null) req.err = err;
+    if (this.active === req) this.nextInStream(req);
+    this.maybeSettle(req);
+  }
+
+  /**
+   * @internal The one place that decides a send is settled: no further kernel request will be
+   * made for it and each one made has had its last CQE. Runs at most once per send.
+   */
+  maybeSettle(req: SendRequest): void {
+    if (!req.done || req.open !== 0 || req.settled) return;
+    req.settled = true;
+    this.settle(req);
   }
 
   /** The stream's request in the kernel is done: start the next, or stop after a failure. */
   private nextInStream(req: SendRequest): void {
     this.active = null;
-    if (req.err !== null && req.err instanceof UringZcSystemError) {
+    if (req.err !== null && req.err instanceof UringZcSystemError && !this.destroyed) {
       // The stream is broken at an unknown byte: nothing after it may be sent.
       this.failure = req.err;
       this.failQueued();
       return;
     }
     if (req.err !== null) {
-      this.failQueued(req.err);
+      const e = req.err;
+      this.failQueued(() => e);
       return;
     }
     this.startNext();
@@ -1217,67 +1361,84 @@ export class ZeroCopySocket {
    */
   private startNext(): void {
     const q = this.queue;
-    const head = this.queueHead;
-    if (head === q.length) return;
-    const first = q[head]!;
+    if (q.length === 0 || this.destroyed) return;
+    const first = q.peek()!;
     let n = 0;
     if (batchable(first)) {
-      while (n < MAX_BATCH && head + n < q.length && batchable(q[head + n]!) && q[head + n]!.zc === first.zc) n++;
+      while (n < MAX_BATCH && n < q.length && batchable(q.at(n)!) && q.at(n)!.zc === first.zc) n++;
     }
-    if (n < 2) n = 1;
-    const taken = n === 1 ? null : q.slice(head, head + n);
-    for (let i = head; i < head + n; i++) q[i] = undefined as unknown as SendRequest;
-    this.queueHead = head + n;
-    if (this.queueHead === q.length) {
-      q.length = 0;
-      this.queueHead = 0;
-    }
-    if (taken === null) {
+    if (n < 2) {
+      q.shift();
       this.startStream(first);
       return;
     }
-    const batch = new StreamBatch(this, taken);
-    for (const r of taken) r.open++;
+    const taken = new Array<SendRequest>(n);
+    for (let i = 0; i < n; i++) taken[i] = q.shift()!;
+    this.startBatch(taken);
+  }
+
+  private startBatch(reqs: SendRequest[]): void {
+    const batch = new StreamBatch(this, reqs);
+    for (const r of reqs) r.open++;
     this.active = batch;
-    this.ring.queue(batch);
+    this.undone++;
+    this.ring.queueStream(batch);
   }
 
   /** @internal The result of a StreamBatch (or the error it never reached the kernel with). */
   onBatchResult(batch: StreamBatch, res: number | Error): void {
+    this.undone--;
     this.active = null;
     const reqs = batch.reqs;
-    if (typeof res !== 'number' || res < 0) {
+    if (res === -12 /* ENOMEM */ && batch.zc && !this.destroyed) {
+      // Pinning refused: the same sends again, copied.
+      this.pinRefused();
       for (const r of reqs) {
-        r.err = typeof res === 'number' ? sendError(res, batch.total, batch.zc, true) : res;
-        r.done = true;
-        this.undone--;
+        r.zc = false;
+        r.fellBack = true;
       }
-      const e = reqs[0]!.err!;
-      if (e instanceof UringZcSystemError) {
+      this.startBatch(reqs);
+    } else if (res === -11 /* EAGAIN */ && !this.destroyed && ++reqs[0]!.zeroResults <= MAX_NO_PROGRESS) {
+      this.startBatch(reqs); // nothing was sent (see onPartResult): the same sends again
+    } else if (typeof res !== 'number' || res < 0) {
+      const e = typeof res === 'number' ? sendError(res, batch.total, batch.zc, true) : res;
+      for (const r of reqs) this.finish(r, e instanceof UringZcSystemError ? e.again() : e);
+      if (this.destroyed) {
+        // The queue was failed by destroy().
+      } else if (e instanceof UringZcSystemError) {
         // The stream is broken at an unknown byte: nothing after it may be sent.
         this.failure = e;
         this.failQueued();
       } else {
-        this.failQueued(e);
+        this.failQueued(() => e);
       }
     } else {
+      if (res > 0) {
+        this.accepted += res;
+        this.idleTimer?.();
+      }
       let left = res;
       let i = 0;
       for (; i < reqs.length && left >= reqs[i]!.len; i++) {
         const r = reqs[i]!;
         r.sent = r.len;
         left -= r.len;
-        r.done = true;
-        this.undone--;
+        this.finish(r, null);
       }
       if (i < reqs.length) {
-        // Cut short: reqs[i] got `left` bytes, the ones after it none. Its rest goes next, then
-        // they do, in order.
         const p = reqs[i]!;
         p.sent = left;
-        if (i + 1 < reqs.length) this.queue.splice(this.queueHead, 0, ...reqs.slice(i + 1));
-        this.active = p;
-        this.submitPart(p, left);
+        if (this.destroyed) {
+          // Cancelled mid-batch: reqs[i] is cut at `left`, the ones after it never went out.
+          this.finish(p, cutError(p, left));
+          for (let j = i + 1; j < reqs.length; j++) this.finish(reqs[j]!, this.ring.closing ? ringClosedError() : socketClosedError());
+        } else {
+          // Cut short: reqs[i] got `left` bytes, the ones after it none. Its rest goes next, then
+          // they do, in order.
+          for (let j = reqs.length - 1; j > i; j--) this.queue.unshift(reqs[j]!);
+          this.active = p;
+          this.submitPart(p, left);
+        }
       } else {
         this.startNext();
       }
@@ -1285,29 +1446,20 @@ export class ZeroCopySocket {
     if (this.closing) this.maybeFinishClose();
   }
 
-  /** Rejects the sends that never reached the kernel (after a stream error or ring close). */
-  private failQueued(err?: Error): void {
-    const rest = this.queue.slice(this.queueHead);
-    this.queue.length = 0;
-    this.queueHead = 0;
-    for (const r of rest) {
-      r.err = err ?? this.failure!.again();
-      r.done = true;
-      this.undone--;
-      this.settle(r);
-    }
+  /** Ends the sends that never reached the kernel (after a stream error, destroy or ring close). */
+  private failQueued(err?: () => Error): void {
+    for (const r of this.queue.drain()) this.finish(r, err !== undefined ? err() : this.failure!.again());
   }
 
-
-  /** @internal Every CQE of `req` has come: the kernel is done with its Buffers. */
-  settle(req: SendRequest): void {
-    this.pending--;
+  /** Every CQE of `req` has come: the kernel is done with its Buffers (see maybeSettle). */
+  private settle(req: SendRequest): void {
     this.counters.notifications += req.notifs;
     if (req.pool !== null) req.pool.giveBack(req.slot);
     if (req.leases !== null) giveBackLeases(req.leases);
     const err = req.err;
-    const zeroCopy = req.notifs > 0 && req.copiedNotifs === 0;
+    const zeroCopy = req.notifs > 0 && req.copiedNotifs === 0 && !req.fellBack;
     this.countOutcome(err, req.sent, zeroCopy, req.fixedIndex >= 0, req.auto && req.zc);
+    if (--this.pending === 0) this.forgetLastSend();
     deliver(req, err, req.sent, zeroCopy);
     this.maybeFinishClose();
   }
@@ -1317,8 +1469,10 @@ export class ZeroCopySocket {
     if (zeroCopy) {
       this.copiedRun = 0;
       this.downgraded = false;
+      this.zcOff = this.pinPause > 0;
     } else if (++this.copiedRun >= DOWNGRADE_AFTER && !this.downgraded) {
       this.downgraded = true;
+      this.zcOff = true;
       this.downgradedSends = 0;
       this.counters.downgrades++;
     }
@@ -1329,7 +1483,7 @@ export class ZeroCopySocket {
     // The descriptor goes as soon as no request will use it: in-flight notifications need the
     // Buffers (held in their requests), not the fd, and a socket whose last descriptor closes can
     // finally drop (or flush) the data the kernel still holds.
-    if (!this.fdClosed && this.undone === 0 && this.active === null && this.queueHead === this.queue.length) {
+    if (!this.fdClosed && this.undone === 0 && this.active === null && this.queue.length === 0) {
       this.fdClosed = true;
       native.close(this.fd);
     }
@@ -1560,6 +1714,13 @@ function nodeFd(target: Adoptable): { fd: number; node: EventEmitter | undefined
     return { fd: target, node: undefined };
   }
   if (target instanceof net.Socket) {
+    if (target instanceof tls.TLSSocket) {
+      throw new UringZcArgumentError('a tls.TLSSocket cannot be adopted: uring-zc writes to the TCP descriptor beneath TLS, which would put plaintext on an encrypted connection');
+    }
+    const kind = (target as unknown as { _handle?: object | null })._handle?.constructor?.name;
+    if (kind !== undefined && kind !== 'TCP' && kind !== 'Pipe') {
+      throw new UringZcArgumentError(`this net.Socket is not a plain TCP or IPC socket (its handle is a ${kind}): bytes written to a descriptor beneath it would bypass its protocol`);
+    }
     if (target.destroyed) throw socketClosedError();
     if (target.connecting) {
       throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'the net.Socket is still connecting: adopt it after its \'connect\' event');
