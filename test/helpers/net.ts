@@ -110,7 +110,13 @@ export async function tcpReceiver(options: TcpReceiverOptions = {}): Promise<Tcp
     });
   };
   // pauseOnCreate: the accepted socket does not read before a 'data' listener is attached.
+  let closing = false;
   const server = net.createServer({ pauseOnCreate: true } as net.ServerOpts, (s) => {
+    if (closing) {
+      // Accepted while close() runs (it was still in the listen backlog): it goes too.
+      s.destroy();
+      return;
+    }
     conns.add(s);
     s.on('error', () => {
       // A reset by the test's own client; the test asserts on the sender side.
@@ -152,9 +158,10 @@ export async function tcpReceiver(options: TcpReceiverOptions = {}): Promise<Tcp
       });
     },
     close: async () => {
-      const closing = [...conns].map((s) => (s.destroyed && s.closed ? Promise.resolve() : once(s, 'close').then(() => undefined)));
+      closing = true;
+      const closed = [...conns].map((s) => (s.destroyed && s.closed ? Promise.resolve() : once(s, 'close').then(() => undefined)));
       for (const s of conns) s.destroy();
-      await Promise.all(closing);
+      await Promise.all(closed);
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
