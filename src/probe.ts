@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { errnoName, readMemlockLimit } from './errors.js';
 import { native } from './native.js';
-import { RingMemory, setupFailureReason } from './ring.js';
+import { CQ_PER_SQ, DEFAULT_ENTRIES, DEFAULT_SETUP_FLAGS, RingMemory, ringMemlockHint, setupFailureReason } from './ring.js';
 import { prepSend } from './sqe.js';
 import {
   IORING_CQE_F_MORE,
@@ -40,6 +40,13 @@ export interface Capabilities {
   sendZcVectorized: boolean;
   /** IORING_REGISTER_BUFFERS works within this process's RLIMIT_MEMLOCK. */
   fixedBuffers: boolean;
+  /**
+   * A ring of the default size (`new Ring()`, what adopt() uses) can be set up here. Since Linux
+   * 6.13 a ring's memory counts against RLIMIT_MEMLOCK: under a small limit (or with Node >= 22's
+   * own rings already counted) the probe's small ring may work while the default one fails with
+   * ENOMEM; `reason` then says so, with the limit and the fix.
+   */
+  defaultRing: boolean;
   /** os.release(). */
   kernel: string;
   /** The soft RLIMIT_MEMLOCK in bytes (Infinity: unlimited; NaN: unknown). */
@@ -70,6 +77,7 @@ function probe(): Capabilities {
     sendmsgZcFixed: false,
     sendZcVectorized: false,
     fixedBuffers: false,
+    defaultRing: false,
     kernel: os.release(),
     memlockLimit: readMemlockLimit(),
     ioUringDisabled: readDisabledSysctl(),
@@ -101,6 +109,15 @@ function probe(): Capabilities {
     }
     caps.fixedBuffers = probeFixedBuffers(mem.fd);
     if (!caps.sendZc) caps.reason = `IORING_OP_SEND_ZC is not supported by kernel ${caps.kernel} (needs Linux 6.0+)`;
+    // The ring adopt() would use, set up and closed again (while the probe ring still counts).
+    const full = RingMemory.create(DEFAULT_ENTRIES, DEFAULT_SETUP_FLAGS, DEFAULT_ENTRIES * CQ_PER_SQ);
+    if (typeof full === 'number') {
+      caps.reason ??= `a ring of the default size (${DEFAULT_ENTRIES} entries) cannot be set up here: io_uring_setup failed with ${errnoName(full)}` +
+        (full === -12 ? `; ${ringMemlockHint()}` : '');
+    } else {
+      caps.defaultRing = true;
+      full.destroy();
+    }
   } finally {
     mem.destroy();
   }

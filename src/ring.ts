@@ -82,7 +82,9 @@ const PUMP_ROUNDS = 8;
  * RLIMIT_MEMLOCK (a 256-entry ring with a 1024-entry CQ fits a 64 KiB limit; a 4096-entry CQ
  * did not, measured). Stream sends beyond maxInFlight rely on the kernel's overflow list instead.
  */
-const CQ_PER_SQ = 4;
+export const CQ_PER_SQ = 4;
+/** SQ entries of `new Ring()` (and so of the default ring adopt() uses). */
+export const DEFAULT_ENTRIES = 256;
 
 /** Bound of any blocking wait (ns): no call into the kernel may hang the thread. */
 const WAIT_BOUND_NS = 1_000_000_000;
@@ -309,7 +311,7 @@ export class Ring {
    */
   constructor(options: RingOptions = {}) {
     validateOptions('Ring options', options, ['entries', 'setupFlags']);
-    const entries = options.entries ?? 256;
+    const entries = options.entries ?? DEFAULT_ENTRIES;
     validateUint('entries', entries, 1, 4096);
     if ((entries & (entries - 1)) !== 0) {
       throw new UringZcArgumentError(`"entries" must be a power of two between 1 and 4096, got ${entries}`);

@@ -1,0 +1,119 @@
+/**
+ * Pool slices at every boundary: a view of a pool buffer lends that buffer and no other; an empty
+ * view lends nothing (it reads no memory, and where two buffers meet it names neither); views
+ * across two buffers or outside the pool are refused with ERR_URING_ZC_INVALID_ARG.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { capabilities, type BufferPool } from '../src/index.js';
+import { fileRing, throwsCode, zeroCopyUnavailableReason } from './helpers/env.js';
+import { boundUdp, closeDgram, udpReceiver } from './helpers/net.js';
+
+function skip(): string | null {
+  const z = zeroCopyUnavailableReason();
+  if (z !== null) return z;
+  if (!capabilities().fixedBuffers) return 'registered buffers are not available here (RLIMIT_MEMLOCK?)';
+  return null;
+}
+const skipReason = skip();
+const ring = fileRing(skipReason);
+const SIZE = 1000; // not a page multiple: boundaries fall inside pages too
+const COUNT = 4;
+
+function acquireAll(pool: BufferPool): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < COUNT; i++) out.push(pool.acquire()!);
+  // acquire() pops from the end of its free list: sort by address so out[i] is buffer i.
+  return out.sort((a, b) => a.byteOffset - b.byteOffset);
+}
+
+test('an empty view at either end of a pool buffer lends nothing: the buffers the caller holds stay its own', { timeout: 20_000, skip: skipReason ?? false }, async () => {
+  const pool = ring().createBufferPool({ bufferSize: SIZE, count: COUNT });
+  const rx = await udpReceiver('udp4');
+  const tx = await boundUdp('udp4');
+  const zs = ring().adopt(tx);
+  const dest = { address: '127.0.0.1', port: rx.port };
+  try {
+    const bufs = acquireAll(pool);
+    for (const [i, b] of bufs.entries()) {
+      for (const view of [b.subarray(b.length), b.subarray(0, 0), b.subarray(500, 500)]) {
+        const r = await zs.send(view, dest);
+        assert.equal(r.bytes, 0);
+        const rv = await zs.sendv([view], dest);
+        assert.equal(rv.bytes, 0);
+        assert.deepEqual([pool.stats().free, pool.stats().inFlight], [0, 0], `buffer ${i}: an empty view lent no buffer`);
+      }
+    }
+    // Every buffer is still held by the caller: release() of each works once.
+    for (const b of bufs) pool.release(b);
+    assert.equal(pool.stats().free, COUNT);
+  } finally {
+    await zs.close();
+    await closeDgram(tx);
+    await rx.close();
+    await pool.close();
+  }
+});
+
+test('a one-byte view at the first and last byte of each buffer lends that buffer, which returns to the pool at its settle', { timeout: 20_000, skip: skipReason ?? false }, async () => {
+  const pool = ring().createBufferPool({ bufferSize: SIZE, count: COUNT });
+  const rx = await udpReceiver('udp4');
+  const tx = await boundUdp('udp4');
+  const zs = ring().adopt(tx);
+  const dest = { address: '127.0.0.1', port: rx.port };
+  try {
+    for (const at of ['first', 'last'] as const) {
+      const bufs = acquireAll(pool);
+      for (const [i, b] of bufs.entries()) {
+        b.fill(i + 1);
+        const view = at === 'first' ? b.subarray(0, 1) : b.subarray(b.length - 1);
+        const p = zs.send(view, dest);
+        assert.equal(pool.stats().inFlight, 1, `${at} byte of buffer ${i}: one buffer lent`);
+        await p;
+        assert.equal(pool.stats().free, i + 1, `${at} byte of buffer ${i}: that buffer (and only it) came back`);
+        // It is the caller's no more: releasing it now is a double release.
+        throwsCode(() => pool.release(b), 'ERR_URING_ZC_INVALID_STATE', `${at} byte of buffer ${i}: released twice`);
+      }
+      await rx.waitFor(COUNT * (at === 'first' ? 1 : 2), 5_000);
+    }
+    assert.deepEqual(rx.messages.map((m) => [...m.data]), [[1], [2], [3], [4], [1], [2], [3], [4]], 'each send carried its own buffer\'s byte');
+  } finally {
+    await zs.close();
+    await closeDgram(tx);
+    await rx.close();
+    await pool.close();
+  }
+});
+
+test('views across two buffers, before the first or past the last, and an empty release between two buffers throw ERR_URING_ZC_INVALID_ARG and lend nothing', { timeout: 20_000, skip: skipReason ?? false }, async () => {
+  const pool = ring().createBufferPool({ bufferSize: SIZE, count: COUNT });
+  const tx = await boundUdp('udp4');
+  const zs = ring().adopt(tx);
+  const dest = { address: '127.0.0.1', port: 9 };
+  try {
+    const bufs = acquireAll(pool);
+    const mem = bufs[0]!.buffer;
+    const start = bufs[0]!.byteOffset;
+    for (let i = 0; i + 1 < COUNT; i++) {
+      const across = Buffer.from(mem, start + (i + 1) * SIZE - 1, 2);
+      throwsCode(() => zs.send(across, dest), 'ERR_URING_ZC_INVALID_ARG', `a view across buffers ${i} and ${i + 1}`);
+      throwsCode(() => zs.sendv([across], dest), 'ERR_URING_ZC_INVALID_ARG', `sendv: a view across buffers ${i} and ${i + 1}`);
+      throwsCode(() => pool.release(bufs[i]!.subarray(SIZE)), 'ERR_URING_ZC_INVALID_ARG', `release of an empty view between buffers ${i} and ${i + 1}`);
+    }
+    if (start > 0) {
+      throwsCode(() => zs.send(Buffer.from(mem, start - 1, 1), dest), 'ERR_URING_ZC_INVALID_ARG', 'a view before the first buffer');
+    }
+    if (start + COUNT * SIZE < mem.byteLength) {
+      throwsCode(() => zs.send(Buffer.from(mem, start + COUNT * SIZE, 1), dest), 'ERR_URING_ZC_INVALID_ARG', 'a view past the last buffer');
+    }
+    assert.deepEqual([pool.stats().free, pool.stats().inFlight], [0, 0], 'nothing was lent');
+    // An empty view at the pool's very end can only be the last buffer's.
+    pool.release(bufs[COUNT - 1]!.subarray(SIZE));
+    for (const b of bufs.slice(0, -1)) pool.release(b);
+    assert.equal(pool.stats().free, COUNT);
+  } finally {
+    await zs.close();
+    await closeDgram(tx);
+    await pool.close();
+  }
+});
