@@ -145,8 +145,12 @@ export const DEFAULT_ZERO_COPY_THRESHOLD = 16384;
 
 const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade', 'receive'] as const;
 const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy', 'segmentSize'] as const;
-/** Largest request on a stream socket; longer sends go as several requests, one at a time. */
-const MAX_STREAM_CHUNK = 1 << 30;
+/**
+ * Largest request on a stream socket; longer sends go as several requests, one at a time. Not
+ * larger: each request's result is where the stream shows progress (Node's idle timer is
+ * restarted there), and each is pinned and accounted against RLIMIT_MEMLOCK as a whole.
+ */
+const MAX_STREAM_CHUNK = 4 << 20;
 /** Largest datagram payload (IPv6 jumbograms aside). */
 const MAX_DATAGRAM = 65535;
 /** The kernel's limit on iovecs per message (UIO_MAXIOV). */
