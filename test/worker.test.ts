@@ -7,11 +7,14 @@
  * reused there first) while the peer reads the rest.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import type net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { within, zeroCopyUnavailableReason } from './helpers/env.js';
+import { withSink, within, zeroCopyUnavailableReason } from './helpers/env.js';
 import { countFds, listFds, tcpReceiver } from './helpers/net.js';
+import { collectChild } from './helpers/pool-helpers.js';
 import { PatternVerifier } from './helpers/stream-pattern.js';
 
 const skipReason = zeroCopyUnavailableReason();
@@ -103,3 +106,25 @@ for (const how of ['terminate', 'exit'] as const) {
     });
   });
 }
+
+test('past the teardown bound a terminated worker keeps waiting for its notifications (one warning line), then closes everything', { timeout: 120_000 }, async (t) => {
+  await withSink(t, skipReason, async (sink) => {
+    // 1 Mbit/s: the 64 datagrams of 16 KiB the worker has in flight drain over ~1-2 s.
+    execFileSync('tc', ['-n', sink.name, 'qdisc', 'add', 'dev', 'sink0', 'root', 'tbf', 'rate', '1mbit', 'burst', '64kb', 'latency', '30s']);
+    const script = fileURLToPath(new URL('./helpers/teardown-bound.js', import.meta.url));
+    const child = sink.spawn([process.execPath, script, sink.destination], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, URING_ZC_TEARDOWN_TIMEOUT_MS: '300' },
+    });
+    const r = await collectChild(child, 60_000);
+    assert.equal(r.signal, null, `the child died by ${r.signal} (stderr: ${r.err})`);
+    assert.equal(r.code, 0, `exit code ${r.code}: ${r.err}`);
+    const res = JSON.parse(r.out.trim()) as { stalled: { inFlight: number }; terminateMs: number; fdsLeft: number; extra: string[] };
+    console.log(`in flight ${res.stalled.inFlight}, terminate() took ${res.terminateMs} ms; stderr: ${r.err.trim()}`);
+    assert.ok(res.stalled.inFlight > 0, 'sends were in flight when the worker was terminated');
+    const warnings = r.err.split('\n').filter((l) => l.includes('still in flight 300 ms into thread teardown'));
+    assert.equal(warnings.length, 1, `one warning line expected, stderr: ${r.err}`);
+    assert.ok(res.terminateMs >= 300, `terminate() returned after ${res.terminateMs} ms, before the notifications could come`);
+    assert.equal(res.fdsLeft, 0, `the worker's ring fd and duplicated socket are closed once its notifications came; new: ${res.extra.join(', ')}`);
+  });
+});
