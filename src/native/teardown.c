@@ -9,10 +9,11 @@
  * async cleanup hook has been removed, so the hook can wait. For every ring still open it:
  *  1. publishes the SQEs JS wrote but did not submit, adds an IORING_OP_ASYNC_CANCEL of every
  *     request (ANY | ALL, user_data 0xffffffff) and submits;
- *  2. resets each adopted stream socket that still holds data (SIOCOUTQ > 0): connect() to
- *     AF_UNSPEC is tcp_disconnect(), which frees the write and retransmit queues, so the
- *     notifications of the sends they held come, and sends an RST (checked on 6.18: SO_MEMINFO
- *     wmem_queued 4 MB -> 0, state CLOSE, the peer reads its queue, then ECONNRESET);
+ *  2. while requests are in flight, resets each adopted stream socket that still holds data
+ *     (SIOCOUTQ > 0): connect() to AF_UNSPEC is tcp_disconnect(), which frees the write and
+ *     retransmit queues, so the notifications of the sends they held come, and sends an RST
+ *     (checked on 6.18: SO_MEMINFO wmem_queued 4 MB -> 0, state CLOSE, the peer reads its queue,
+ *     then ECONNRESET);
  *  3. reaps CQEs in C, from a uv_poll on the ring fd and a 10 ms uv_timer (which also enters with
  *     GETEVENTS: task work, overflowed CQEs, DEFER_TASKRUN), until every request the kernel
  *     consumed has had its last CQE, the one without IORING_CQE_F_MORE;
@@ -329,10 +330,12 @@ static void step(uzc_env *e) {
       pp = &r->next;
     }
   }
-  /* After the cancels went in, so that no request queues more data on a socket once it is reset.
-   * Checked again at every step: a request the cancel could not stop may still have added some. */
-  for (uzc_sock *s = e->socks; s; s = s->next) maybe_reset(s);
   if (e->rings) {
+    /* Only while requests are in flight (with none, data a socket still holds is not ours to
+     * wait for: it gets the normal close below), and after the cancels went in, so that no
+     * request queues more data on a socket once it is reset. Checked again at every step: a
+     * request the cancel could not stop may still have added some. */
+    for (uzc_sock *s = e->socks; s; s = s->next) maybe_reset(s);
     if (!e->warned && uv_now(e->loop) - e->started >= e->bound_ms) {
       e->warned = 1;
       fprintf(stderr,
