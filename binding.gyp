@@ -6,7 +6,8 @@
         "src/native/addon.c",
         "src/native/ring.c",
         "src/native/poll.c",
-        "src/native/sock.c"
+        "src/native/sock.c",
+        "src/native/teardown.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["NAPI_VERSION=8"]

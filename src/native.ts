@@ -24,6 +24,8 @@ export interface SetupResult {
   /** The CQ ring when it is mapped separately (kernels without SINGLE_MMAP). */
   cqRing?: ArrayBuffer;
   sqes: ArrayBuffer;
+  /** The ring's words for the teardown in C (src/native/teardown.c); see RingMemory. */
+  shared: ArrayBuffer;
 }
 
 export type PollHandle = { readonly __brand: 'PollHandle' };
@@ -41,6 +43,10 @@ export interface NativeBinding {
   close(fd: number): number;
   /** [domain, type, protocol, connected (1|0)] or -errno. */
   sockInfo(fd: number): [number, number, number, number] | number;
+  /** Ends a ring whose mappings were unmapped: detaches `shared`, forgets the ring, closes its fd. */
+  release(shared: ArrayBuffer): number;
+  /** Records an adopted descriptor for thread teardown (reset if a stream, closed); close() forgets it. */
+  trackSocket(fd: number, isStream: boolean): number;
 }
 
 const require = createRequire(import.meta.url);

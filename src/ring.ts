@@ -90,6 +90,16 @@ export const DEFAULT_ENTRIES = 256;
 const WAIT_BOUND_NS = 1_000_000_000;
 
 /**
+ * Words of a ring's shared region (native/uzc.h UZC_SH_*), read by the teardown in C when the
+ * thread stops with requests in flight (native/teardown.c): our SQ tail, and how many CQEs
+ * without IORING_CQE_F_MORE (requests' last) were consumed, up to which CQ position. Plain stores:
+ * the C reader runs on this thread after JS has stopped.
+ */
+const SH_SQ_TAIL = 0;
+const SH_FINALS = 1;
+const SH_CQ_HEAD = 2;
+
+/**
  * The mapped rings and the SQ/CQ protocol over them. Ring drives it from the event loop; the
  * probe uses it synchronously.
  */
@@ -113,6 +123,8 @@ export class RingMemory {
   private readonly cqMask: number;
   private readonly cqesI: number;
   private readonly mappings: ArrayBuffer[];
+  /** The SH_* words (C-owned memory; see SH_SQ_TAIL). */
+  private readonly shared: Uint32Array;
   /** Our SQ tail: SQEs up to here are written; the kernel sees them once the tail is published. */
   private sqTail: number;
   /** The kernel's SQ head as last read. */
@@ -131,6 +143,7 @@ export class RingMemory {
     this.cq = new Uint32Array(cqBuf);
     this.cqRes = new Int32Array(cqBuf);
     this.sqes = new Uint32Array(s.sqes);
+    this.shared = new Uint32Array(s.shared);
     // Offsets are byte offsets of 32-bit fields: word index = offset / 4.
     this.sqHeadI = s.sqOff.head >>> 2;
     this.sqTailI = s.sqOff.tail >>> 2;
@@ -171,6 +184,8 @@ export class RingMemory {
 
   advance(): void {
     this.sqTail = (this.sqTail + 1) >>> 0;
+    // For the teardown in C: SQEs up to here are complete (the caller wrote this one first).
+    this.shared[SH_SQ_TAIL] = this.sqTail;
   }
 
   /**
@@ -208,6 +223,7 @@ export class RingMemory {
     const base = this.cqesI;
     const cq = this.cq;
     const res = this.cqRes;
+    const sh = this.shared;
     const start = head;
     try {
       while (head !== tail) {
@@ -216,6 +232,13 @@ export class RingMemory {
         const r = res[o + 2]!;
         const f = cq[o + 3]!;
         head = (head + 1) >>> 0;
+        // For the teardown in C: this CQE is consumed, and ended its request unless F_MORE (the
+        // kernel is done with a request at that CQE, whatever the dispatch does with it). Two
+        // stores with no call between them, before the dispatch: a worker stopped anywhere in
+        // this loop (termination is taken at calls and back-edges, e.g. process.exit() in a send
+        // callback), or a dispatch that throws, leaves them in step with the CQ.
+        sh[SH_FINALS] = sh[SH_FINALS]! + 1 - ((f >>> 1) & 1); // IORING_CQE_F_MORE = 1 << 1
+        sh[SH_CQ_HEAD] = head;
         sink.onCqe(ud, r, f);
       }
     } finally {
@@ -231,7 +254,8 @@ export class RingMemory {
     if (this.unmapped) return;
     this.unmapped = true;
     for (const m of this.mappings) native.unmap(m);
-    native.close(this.fd);
+    // Closes the fd in the call that makes C forget the ring (no teardown may close it again).
+    native.release(this.shared.buffer as ArrayBuffer);
   }
 }
 

@@ -1680,6 +1680,12 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     native.close(dup);
     throw new UringZcUnsupportedError('cannot adopt this socket', `address family ${domain} is not supported`);
   }
+  // Thread teardown (native/teardown.c) resets and closes it if JS cannot; close() forgets it.
+  const tracked = native.trackSocket(dup, type === SOCK_STREAM);
+  if (tracked < 0) {
+    native.close(dup);
+    throw new UringZcSystemError(tracked, 'trackSocket');
+  }
   let paused: UdpHandle | null = null;
   if (options.receive === false) {
     const sock = target as dgram.Socket;

@@ -30,6 +30,8 @@ NAPI_MODULE_INIT() {
     { "dup", uzc_dup },
     { "close", uzc_close },
     { "sockInfo", uzc_sock_info },
+    { "release", uzc_release },
+    { "trackSocket", uzc_track_socket },
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
     napi_value fn;

@@ -1,49 +1,54 @@
 /* The event-loop hook: a libuv poll on the ring fd that makes one JS call when completions are
- * ready. No thread, no busy polling: the loop sleeps in epoll until the kernel posts a CQE. */
+ * ready. No thread, no busy polling: the loop sleeps in epoll until the kernel posts a CQE.
+ * At thread teardown the same poll drives the C reaping of teardown.c instead (no JS then). */
 #include <stdlib.h>
 #include <uv.h>
 #include "uzc.h"
 
-typedef struct {
+struct uzc_poll {
   uv_poll_t handle;
   napi_env env;
+  /* The JS callback; it also keeps the Ring, and so every Buffer in flight, reachable until the
+   * poll stops (at teardown: once nothing is in flight). */
   napi_ref callback;
   napi_async_context async;
-  napi_async_cleanup_hook_handle cleanup;
+  uzc_ring *ring;
   int stopped;
-} uzc_poll;
+};
 
-/* The handle is closed: its memory can go, and (at teardown) the environment may finish. */
+/* The handle is closed: its memory can go. At teardown, teardown.c counts the handles still
+ * closing: its cleanup hook is removed only after the last one (a handle closing when the
+ * environment finishes would crash the worker at exit). */
 static void on_closed(uv_handle_t *h) {
   uzc_poll *p = h->data;
-  if (p->cleanup) napi_remove_async_cleanup_hook(p->cleanup);
+  napi_env env = p->env;
   free(p);
+  uzc_handle_closing(env, -1);
 }
 
-static void poll_stop(uzc_poll *p) {
+/* Stops and closes the poll (JS pollStop, or teardown.c once its ring is done). */
+void uzc_poll_close(uzc_poll *p) {
   if (p->stopped) return;
   p->stopped = 1;
+  if (p->ring) p->ring->poll = NULL;
+  p->ring = NULL;
   uv_poll_stop(&p->handle);
   if (p->callback) napi_delete_reference(p->env, p->callback);
   if (p->async) napi_async_destroy(p->env, p->async);
   p->callback = NULL;
   p->async = NULL;
+  uzc_handle_closing(p->env, 1);
   uv_close((uv_handle_t *)&p->handle, on_closed);
-}
-
-/* Environment teardown (worker exit, process exit) with a ring never closed: close the handle
- * asynchronously, as libuv requires; the hook is removed in on_closed, which lets teardown go on.
- * (A synchronous cleanup hook would leave the loop with a closing handle: a crash at worker exit.) */
-static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
-  uzc_poll *p = arg;
-  p->cleanup = handle;
-  poll_stop(p);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events) {
   uzc_poll *p = h->data;
   if (p->stopped) return;
   napi_env env = p->env;
+  if (uzc_tearing_down(env)) {
+    uzc_teardown_step(env);
+    return;
+  }
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, global, arg, result;
@@ -67,8 +72,9 @@ static uzc_poll *get_poll(napi_env env, napi_value v) {
   return p;
 }
 
-/* pollStart(fd, callback) -> handle. The handle starts unreferenced: an idle ring must not keep
- * the process alive; the ring refs it while requests are in flight. */
+/* pollStart(fd, callback) -> handle, for a ring fd that setup() made in this environment. The
+ * handle starts unreferenced: an idle ring must not keep the process alive; the ring refs it
+ * while requests are in flight. */
 napi_value uzc_poll_start(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], name, out;
@@ -77,6 +83,8 @@ napi_value uzc_poll_start(napi_env env, napi_callback_info info) {
   UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   UZC_CHECK(env, argc == 2 && !uzc_arg_int(env, argv[0], &fd), "pollStart(fd, callback) expects an fd");
   UZC_CALL(env, napi_get_uv_event_loop(env, &loop));
+  uzc_ring *r = uzc_ring_of_fd(env, (int)fd);
+  UZC_CHECK(env, r != NULL && r->poll == NULL, "pollStart: not a ring set up by this thread, or polled already");
   uzc_poll *p = calloc(1, sizeof *p);
   UZC_CHECK(env, p != NULL, "pollStart: out of memory");
   p->env = env;
@@ -85,12 +93,13 @@ napi_value uzc_poll_start(napi_env env, napi_callback_info info) {
     free(p);
     UZC_CHECK(env, 0, "pollStart: uv_poll_init failed");
   }
+  p->ring = r;
+  r->poll = p;
   napi_create_reference(env, argv[1], 1, &p->callback);
   napi_create_string_utf8(env, "uring-zc:ring", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &p->async);
   uv_poll_start(&p->handle, UV_READABLE, on_readable);
   uv_unref((uv_handle_t *)&p->handle);
-  napi_add_async_cleanup_hook(env, on_env_cleanup, p, &p->cleanup);
   UZC_CALL(env, napi_create_external(env, p, NULL, NULL, &out));
   return out;
 }
@@ -117,11 +126,6 @@ napi_value uzc_poll_stop(napi_env env, napi_callback_info info) {
   UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   uzc_poll *p = argc == 1 ? get_poll(env, argv[0]) : NULL;
   UZC_CHECK(env, p, "pollStop(handle)");
-  if (!p->stopped) {
-    napi_async_cleanup_hook_handle h = p->cleanup;
-    p->cleanup = NULL;
-    if (h) napi_remove_async_cleanup_hook(h);
-    poll_stop(p);
-  }
+  uzc_poll_close(p);
   return NULL;
 }

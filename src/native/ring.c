@@ -46,7 +46,8 @@ static napi_value map_region(napi_env env, int fd, size_t len, off_t off, void *
 }
 
 /* setup(entries, flags, cqEntries) -> { fd, features, sqEntries, cqEntries, sqOff, cqOff,
- * rings, cqRing?, sqes } or -errno. */
+ * rings, cqRing?, sqes, shared } or -errno. `shared` is the ring's region of UZC_SH_WORDS words
+ * (uzc.h) that JS keeps up to date for teardown.c. */
 napi_value uzc_setup(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -86,9 +87,49 @@ napi_value uzc_setup(napi_env env, napi_callback_info info) {
   }
 
   /* The SQ index array is an indirection we never use: make it the identity once, so that JS only
-   * writes SQEs at (tail & mask) and publishes the tail. */
+   * writes SQEs at (tail & mask) and publishes the tail. (teardown.c relies on it: no SQE is
+   * dropped, so the kernel's SQ head counts requests.) */
   unsigned *array = (unsigned *)((char *)sq_ptr + p.sq_off.array);
   for (unsigned i = 0; i < p.sq_entries; i++) array[i] = i;
+
+  /* The C record of the ring, for teardown at thread exit, and its shared region as an external
+   * ArrayBuffer (C-owned: it stays valid until the ring is released or torn down). */
+  uzc_ring *r = uzc_ring_new(env);
+  napi_value shared = NULL;
+  if (r) {
+    char *cq_base = single ? (char *)sq_ptr : (char *)cq_ptr;
+    r->fd = fd;
+    r->map[0] = sq_ptr;
+    r->map_len[0] = sq_len;
+    r->map[1] = cq_ptr;
+    r->map_len[1] = cq_ptr ? cq_len : 0;
+    r->map[2] = sqes_ptr;
+    r->map_len[2] = sqes_len;
+    r->single_mmap = single;
+    r->sq_head = (unsigned *)((char *)sq_ptr + p.sq_off.head);
+    r->sq_tail = (unsigned *)((char *)sq_ptr + p.sq_off.tail);
+    r->sq_mask = *(unsigned *)((char *)sq_ptr + p.sq_off.ring_mask);
+    r->sq_entries = p.sq_entries;
+    r->cq_head = (unsigned *)(cq_base + p.cq_off.head);
+    r->cq_tail = (unsigned *)(cq_base + p.cq_off.tail);
+    r->cq_mask = *(unsigned *)(cq_base + p.cq_off.ring_mask);
+    r->cq_entries = p.cq_entries;
+    r->cqes = (struct io_uring_cqe *)(cq_base + p.cq_off.cqes);
+    r->sqes = sqes_ptr;
+    r->shared[UZC_SH_SQ_TAIL] = *r->sq_tail;
+    r->shared[UZC_SH_CQ_HEAD] = *r->cq_head;
+    if (napi_create_external_arraybuffer(env, r->shared, sizeof r->shared, NULL, NULL, &shared) != napi_ok) {
+      uzc_ring_drop(env, r);
+      shared = NULL;
+    }
+  }
+  if (!shared) {
+    munmap(sq_ptr, sq_len);
+    if (cq_ptr) munmap(cq_ptr, cq_len);
+    munmap(sqes_ptr, sqes_len);
+    close(fd);
+    return uzc_int(env, -ENOMEM);
+  }
 
   napi_value out, sq_off, cq_off;
   UZC_CALL(env, napi_create_object(env, &out));
@@ -114,6 +155,7 @@ napi_value uzc_setup(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "rings", rings);
   if (cq_ring) napi_set_named_property(env, out, "cqRing", cq_ring);
   napi_set_named_property(env, out, "sqes", sqes);
+  napi_set_named_property(env, out, "shared", shared);
   return out;
 }
 
@@ -185,6 +227,7 @@ napi_value uzc_unmap(napi_env env, napi_callback_info info) {
   UZC_CALL(env, napi_get_arraybuffer_info(env, argv[0], &data, &len));
   if (data == NULL || len == 0) return uzc_int(env, 0); /* already detached */
   UZC_CALL(env, napi_detach_arraybuffer(env, argv[0]));
+  uzc_ring_forget_map(env, data); /* teardown must not unmap it again */
   return uzc_int(env, munmap(data, len) < 0 ? -errno : 0);
 }
 

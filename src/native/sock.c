@@ -23,10 +23,12 @@ napi_value uzc_dup(napi_env env, napi_callback_info info) {
   return uzc_int(env, r < 0 ? -errno : r);
 }
 
-/* close(fd) -> 0 or -errno. */
+/* close(fd) -> 0 or -errno. A socket trackSocket() recorded is forgotten in the same call, so
+ * that teardown never touches the number once it can be reused. */
 napi_value uzc_close(napi_env env, napi_callback_info info) {
   int64_t fd;
   UZC_CHECK(env, !arg_fd(env, info, &fd), "close(fd) expects an integer");
+  uzc_untrack_fd(env, (int)fd);
   return uzc_int(env, close((int)fd) < 0 ? -errno : 0);
 }
 

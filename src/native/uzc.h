@@ -5,6 +5,9 @@
 #define UZC_H
 
 #include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/io_uring.h>
 
 /* Throw a plain Error and return NULL from the enclosing napi callback. Used only for programming
  * errors of our own TypeScript layer (wrong argument types): user input is validated in TS first. */
@@ -28,10 +31,53 @@ napi_value uzc_register(napi_env env, napi_callback_info info);
 napi_value uzc_unmap(napi_env env, napi_callback_info info);
 napi_value uzc_address(napi_env env, napi_callback_info info);
 
+/* teardown.c: the C record of this environment's rings and adopted sockets, and what the
+ * environment's async cleanup hook does with them (see the comment at the top of teardown.c). */
+
+/* Words of a ring's shared region (rec->shared), written by JS (ring.ts RingMemory), read at
+ * teardown. Plain stores suffice: JS and the cleanup hook run on the same thread, one after the
+ * other. */
+#define UZC_SH_SQ_TAIL 0 /* JS's local SQ tail: SQEs written, published or not */
+#define UZC_SH_FINALS 1  /* CQEs consumed that had no IORING_CQE_F_MORE: requests ended */
+#define UZC_SH_CQ_HEAD 2 /* CQ position up to which CQEs were consumed (>= the published head) */
+#define UZC_SH_WORDS 4
+
+typedef struct uzc_poll uzc_poll;
+
+typedef struct uzc_ring {
+  struct uzc_ring *next;
+  int fd;
+  /* The mappings, NULL once unmap() released them: [0] SQ ring (and CQ ring with
+   * IORING_FEAT_SINGLE_MMAP), [1] CQ ring when separate, [2] SQE array. */
+  void *map[3];
+  size_t map_len[3];
+  int single_mmap;
+  unsigned *sq_head, *sq_tail, *cq_head, *cq_tail;
+  unsigned sq_mask, sq_entries, cq_mask, cq_entries;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+  uint32_t shared[UZC_SH_WORDS];
+  uzc_poll *poll;     /* pollStart()'s handle on this ring, NULL when none */
+  unsigned tail;      /* teardown: our SQ tail */
+  int cancelled;      /* teardown: the cancel-all SQE is written */
+} uzc_ring;
+
+uzc_ring *uzc_ring_new(napi_env env);
+void uzc_ring_drop(napi_env env, uzc_ring *r);
+uzc_ring *uzc_ring_of_fd(napi_env env, int fd);
+void uzc_ring_forget_map(napi_env env, void *addr);
+int uzc_tearing_down(napi_env env);
+void uzc_teardown_step(napi_env env);
+void uzc_handle_closing(napi_env env, int delta);
+void uzc_untrack_fd(napi_env env, int fd);
+napi_value uzc_release(napi_env env, napi_callback_info info);
+napi_value uzc_track_socket(napi_env env, napi_callback_info info);
+
 /* poll.c */
 napi_value uzc_poll_start(napi_env env, napi_callback_info info);
 napi_value uzc_poll_ref(napi_env env, napi_callback_info info);
 napi_value uzc_poll_stop(napi_env env, napi_callback_info info);
+void uzc_poll_close(uzc_poll *p);
 
 /* sock.c */
 napi_value uzc_dup(napi_env env, napi_callback_info info);
