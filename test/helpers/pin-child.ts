@@ -71,12 +71,13 @@ async function main(): Promise<void> {
   const out: Record<string, unknown> = { uid: process.getuid?.(), memlockLimit: caps.memlockLimit, ioUring: caps.ioUring, sendZc: caps.sendZc, defaultRing: caps.defaultRing, reason: caps.reason ?? null };
   if (caps.ioUring && caps.sendZc) {
     if (process.argv[2] === 'ring') await ringMode(out);
-    else await sendMode(out);
+    else if (caps.defaultRing) await sendMode(out);
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
 main().catch((e: unknown) => {
   process.stderr.write(`pin-child: ${String((e as Error)?.stack ?? e)}\n`);
-  process.exitCode = 1;
+  // Its sockets would keep it alive: a failure must end the child, not leave the test waiting.
+  process.exit(1);
 });
