@@ -11,17 +11,11 @@ import type net from 'node:net';
 import { capabilities, Ring, type BufferPool, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { createVethPair, leftoverNamespaces, netnsUnavailableReason, type VethPair } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, turns, zeroCopyUnavailableReason, throwsCode, fileRing } from './helpers/env.js';
+import { codeOf, turns, poolUnavailableReason, zeroCopyUnavailableReason, throwsCode, fileRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver, type TcpReceiver } from './helpers/net.js';
 import { BlockVerifier, collectChild, firstJsonLine, lastJson, plan, sendFromPool, type PoolRunReport } from './helpers/pool-helpers.js';
 
-function poolSkipReason(): string | null {
-  const z = zeroCopyUnavailableReason();
-  if (z !== null) return z;
-  if (!capabilities().fixedBuffers) return 'registered buffers are not available here (IORING_REGISTER_BUFFERS failed, RLIMIT_MEMLOCK?)';
-  return null;
-}
-const skipReason = poolSkipReason();
+const skipReason = poolUnavailableReason();
 const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
 
 const ring = fileRing(skipReason);

@@ -5,17 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { capabilities, type BufferPool } from '../src/index.js';
-import { fileRing, throwsCode, zeroCopyUnavailableReason } from './helpers/env.js';
-import { boundUdp, closeDgram, udpReceiver } from './helpers/net.js';
+import type { BufferPool, ZeroCopySocket } from '../src/index.js';
+import { fileRing, poolUnavailableReason, throwsCode } from './helpers/env.js';
+import { boundUdp, closeDgram, udpReceiver, type UdpReceiver } from './helpers/net.js';
 
-function skip(): string | null {
-  const z = zeroCopyUnavailableReason();
-  if (z !== null) return z;
-  if (!capabilities().fixedBuffers) return 'registered buffers are not available here (RLIMIT_MEMLOCK?)';
-  return null;
-}
-const skipReason = skip();
+const skipReason = poolUnavailableReason();
 const ring = fileRing(skipReason);
 const SIZE = 1000; // not a page multiple: boundaries fall inside pages too
 const COUNT = 4;
@@ -27,62 +21,58 @@ function acquireAll(pool: BufferPool): Buffer[] {
   return out.sort((a, b) => a.byteOffset - b.byteOffset);
 }
 
-test('an empty view at either end of a pool buffer lends nothing: the buffers the caller holds stay its own', { timeout: 20_000, skip: skipReason ?? false }, async () => {
+/** A pool of COUNT buffers of SIZE bytes and a UDP socket adopted on the file's ring, sending to a loopback receiver; all closed after `fn`. */
+async function withPool(fn: (pool: BufferPool, zs: ZeroCopySocket, dest: { address: string; port: number }, rx: UdpReceiver) => Promise<void>): Promise<void> {
   const pool = ring().createBufferPool({ bufferSize: SIZE, count: COUNT });
   const rx = await udpReceiver('udp4');
   const tx = await boundUdp('udp4');
   const zs = ring().adopt(tx);
-  const dest = { address: '127.0.0.1', port: rx.port };
   try {
-    const bufs = acquireAll(pool);
-    for (const [i, b] of bufs.entries()) {
-      for (const view of [b.subarray(b.length), b.subarray(0, 0), b.subarray(500, 500)]) {
-        const r = await zs.send(view, dest);
-        assert.equal(r.bytes, 0);
-        const rv = await zs.sendv([view], dest);
-        assert.equal(rv.bytes, 0);
-        assert.deepEqual([pool.stats().free, pool.stats().inFlight], [0, 0], `buffer ${i}: an empty view lent no buffer`);
-      }
-    }
-    // Every buffer is still held by the caller: release() of each works once.
-    for (const b of bufs) pool.release(b);
-    assert.equal(pool.stats().free, COUNT);
+    await fn(pool, zs, { address: '127.0.0.1', port: rx.port }, rx);
   } finally {
     await zs.close();
     await closeDgram(tx);
     await rx.close();
     await pool.close();
   }
+}
+
+test('an empty view at either end of a pool buffer lends nothing: the buffers the caller holds stay its own', { timeout: 20_000, skip: skipReason ?? false }, async () => {
+  await withPool(async (pool, zs, dest, rx) => {
+      const bufs = acquireAll(pool);
+      for (const [i, b] of bufs.entries()) {
+        for (const view of [b.subarray(b.length), b.subarray(0, 0), b.subarray(500, 500)]) {
+          const r = await zs.send(view, dest);
+          assert.equal(r.bytes, 0);
+          const rv = await zs.sendv([view], dest);
+          assert.equal(rv.bytes, 0);
+          assert.deepEqual([pool.stats().free, pool.stats().inFlight], [0, 0], `buffer ${i}: an empty view lent no buffer`);
+        }
+      }
+      // Every buffer is still held by the caller: release() of each works once.
+      for (const b of bufs) pool.release(b);
+      assert.equal(pool.stats().free, COUNT);
+  });
 });
 
 test('a one-byte view at the first and last byte of each buffer lends that buffer, which returns to the pool at its settle', { timeout: 20_000, skip: skipReason ?? false }, async () => {
-  const pool = ring().createBufferPool({ bufferSize: SIZE, count: COUNT });
-  const rx = await udpReceiver('udp4');
-  const tx = await boundUdp('udp4');
-  const zs = ring().adopt(tx);
-  const dest = { address: '127.0.0.1', port: rx.port };
-  try {
-    for (const at of ['first', 'last'] as const) {
-      const bufs = acquireAll(pool);
-      for (const [i, b] of bufs.entries()) {
-        b.fill(i + 1);
-        const view = at === 'first' ? b.subarray(0, 1) : b.subarray(b.length - 1);
-        const p = zs.send(view, dest);
-        assert.equal(pool.stats().inFlight, 1, `${at} byte of buffer ${i}: one buffer lent`);
-        await p;
-        assert.equal(pool.stats().free, i + 1, `${at} byte of buffer ${i}: that buffer (and only it) came back`);
-        // It is the caller's no more: releasing it now is a double release.
-        throwsCode(() => pool.release(b), 'ERR_URING_ZC_INVALID_STATE', `${at} byte of buffer ${i}: released twice`);
+  await withPool(async (pool, zs, dest, rx) => {
+      for (const at of ['first', 'last'] as const) {
+        const bufs = acquireAll(pool);
+        for (const [i, b] of bufs.entries()) {
+          b.fill(i + 1);
+          const view = at === 'first' ? b.subarray(0, 1) : b.subarray(b.length - 1);
+          const p = zs.send(view, dest);
+          assert.equal(pool.stats().inFlight, 1, `${at} byte of buffer ${i}: one buffer lent`);
+          await p;
+          assert.equal(pool.stats().free, i + 1, `${at} byte of buffer ${i}: that buffer (and only it) came back`);
+          // It is the caller's no more: releasing it now is a double release.
+          throwsCode(() => pool.release(b), 'ERR_URING_ZC_INVALID_STATE', `${at} byte of buffer ${i}: released twice`);
+        }
+        await rx.waitFor(COUNT * (at === 'first' ? 1 : 2), 5_000);
       }
-      await rx.waitFor(COUNT * (at === 'first' ? 1 : 2), 5_000);
-    }
-    assert.deepEqual(rx.messages.map((m) => [...m.data]), [[1], [2], [3], [4], [1], [2], [3], [4]], 'each send carried its own buffer\'s byte');
-  } finally {
-    await zs.close();
-    await closeDgram(tx);
-    await rx.close();
-    await pool.close();
-  }
+      assert.deepEqual(rx.messages.map((m) => [...m.data]), [[1], [2], [3], [4], [1], [2], [3], [4]], 'each send carried its own buffer\'s byte');
+  });
 });
 
 test('views across two buffers, before the first or past the last, and an empty release between two buffers throw ERR_URING_ZC_INVALID_ARG and lend nothing', { timeout: 20_000, skip: skipReason ?? false }, async () => {

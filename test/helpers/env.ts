@@ -15,6 +15,14 @@ export function zeroCopyUnavailableReason(): string | null {
   return null;
 }
 
+/** Why registered-buffer pools cannot be tested here (zero copy unavailable, or registration refused), or null. */
+export function poolUnavailableReason(): string | null {
+  const z = zeroCopyUnavailableReason();
+  if (z !== null) return z;
+  if (!capabilities().fixedBuffers) return 'registered buffers are not available here (IORING_REGISTER_BUFFERS failed, RLIMIT_MEMLOCK?)';
+  return null;
+}
+
 /** Lets the event loop run `n` times (I/O callbacks included). */
 export async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
