@@ -41,12 +41,26 @@ export interface NativeBinding {
   pollStop(handle: PollHandle): void;
   dup(fd: number): number;
   close(fd: number): number;
-  /** [domain, type, protocol, connected (1|0)] or -errno. */
-  sockInfo(fd: number): [number, number, number, number] | number;
+  /** [domain, type, protocol, connected (1|0), inode] or -errno. */
+  sockInfo(fd: number): [number, number, number, number, number] | number;
   /** Ends a ring whose mappings were unmapped: detaches `shared`, forgets the ring, closes its fd. */
   release(shared: ArrayBuffer): number;
   /** Records an adopted descriptor for thread teardown (reset if a stream, closed); close() forgets it. */
   trackSocket(fd: number, isStream: boolean): number;
+  /** Non-blocking sendto (MSG_DONTWAIT added): bytes or -errno. `dest` 0: none. */
+  sendTo(fd: number, addr: number, len: number, flags: number, dest: number, destLen: number): number;
+  /** Non-blocking sendmsg (MSG_DONTWAIT added) of the struct msghdr at `msghdr`: bytes or -errno. */
+  sendMsg(fd: number, msghdr: number, flags: number): number;
+  /** setsockopt of an int option: 0 or -errno. */
+  setSockOpt(fd: number, level: number, name: number, value: number): number;
+  /** Drains MSG_ZEROCOPY completions into `out` as [lo, hi, copied] triples: how many, or -errno (-EAGAIN: none). */
+  zcCompletions(fd: number, out: Uint32Array): number;
+  epollCreate(): number;
+  epollCtl(epfd: number, op: number, fd: number, events: number): number;
+  /** Never waits: [fd, events] pairs into `out`; how many, or -errno. */
+  epollWait(epfd: number, out: Int32Array): number;
+  /** A UDP socket on 127.0.0.1 connected to itself (for the probe), or -errno. */
+  probeSocket(): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { errnoName, readMemlockLimit } from './errors.js';
+import { errnoName, readMemlockLimit, UringZcArgumentError } from './errors.js';
+import type { BackendName } from './syscall.js';
 import { native } from './native.js';
 import { CQ_PER_SQ, DEFAULT_ENTRIES, DEFAULT_SETUP_FLAGS, RingMemory, ringMemlockHint, setupFailureReason } from './ring.js';
 import { prepSend } from './sqe.js';
@@ -55,21 +56,70 @@ export interface Capabilities {
   ioUringDisabled: number | null;
   /** Why io_uring (or zero-copy send) is not available, when it is not. */
   reason?: string;
+  /**
+   * The backend adopt() uses here: URING_ZC_BACKEND when set, else the best that works —
+   * 'io_uring' where a ring of the default size can be set up and a real SEND_ZC works,
+   * else 'msg_zerocopy' where SO_ZEROCOPY works, else 'copy'.
+   */
+  backend: BackendName;
+  /** Each backend: whether it works here and, where not, why (errno, sysctl, missing opcode, memlock). */
+  backends: Record<BackendName, BackendStatus>;
+}
+
+/** Whether a backend works here, and why not. */
+export interface BackendStatus {
+  ok: boolean;
+  reason?: string;
 }
 
 let cached: Capabilities | undefined;
 
 /**
  * Probes once per thread and caches. Never throws: where io_uring is blocked it returns
- * `ioUring: false` and the reason.
+ * `ioUring: false` and the reason. With URING_ZC_BACKEND=msg_zerocopy or copy, io_uring is not
+ * probed at all (some sandboxes kill a process that calls io_uring_setup).
  */
 export function capabilities(): Capabilities {
   if (cached === undefined) cached = Object.freeze(probe()) as Capabilities;
   return cached;
 }
 
+const BACKENDS: readonly BackendName[] = ['io_uring', 'msg_zerocopy', 'copy'];
+
+/**
+ * The backend URING_ZC_BACKEND asks for ('auto' or unset: undefined).
+ * @throws ERR_URING_ZC_INVALID_ARG for another value.
+ */
+export function requestedBackend(): BackendName | undefined {
+  const v = process.env['URING_ZC_BACKEND'];
+  if (v === undefined || v === '' || v === 'auto') return undefined;
+  if (!(BACKENDS as readonly string[]).includes(v)) {
+    throw new UringZcArgumentError(`URING_ZC_BACKEND must be one of auto, ${BACKENDS.join(', ')}, got ${JSON.stringify(v)}`);
+  }
+  return v as BackendName;
+}
+
+/** The backend for a socket: `choice`, or for 'auto' the one capabilities() names. */
+export function chooseBackend(choice: 'auto' | BackendName): BackendName {
+  return choice === 'auto' ? capabilities().backend : choice;
+}
+
 function probe(): Capabilities {
-  const caps: Capabilities = {
+  let forced: BackendName | undefined;
+  try {
+    forced = requestedBackend();
+  } catch {
+    forced = undefined; // adopt() reports the bad value; capabilities() never throws
+  }
+  const caps = forced === 'msg_zerocopy' || forced === 'copy' ? notProbed(forced) : probeIoUring();
+  caps.backends.msg_zerocopy = probeMsgZerocopy();
+  caps.backend = forced ?? (caps.backends.io_uring.ok ? 'io_uring' : caps.backends.msg_zerocopy.ok ? 'msg_zerocopy' : 'copy');
+  return caps;
+}
+
+/** The fields before any probe: nothing known to work but copying sends. */
+function unknown(): Capabilities {
+  return {
     ioUring: false,
     sendZc: false,
     sendmsgZc: false,
@@ -81,16 +131,76 @@ function probe(): Capabilities {
     kernel: os.release(),
     memlockLimit: readMemlockLimit(),
     ioUringDisabled: readDisabledSysctl(),
+    backend: 'copy',
+    backends: { io_uring: { ok: false }, msg_zerocopy: { ok: false }, copy: { ok: true } },
   };
+}
+
+function notProbed(forced: BackendName): Capabilities {
+  const caps = unknown();
+  caps.reason = `io_uring not probed: URING_ZC_BACKEND=${forced}`;
+  caps.backends.io_uring = { ok: false, reason: caps.reason };
+  return caps;
+}
+
+/** SO_ZEROCOPY on a UDP socket: the kernel has MSG_ZEROCOPY for it (4.14+ TCP, 5.0+ UDP). */
+function probeMsgZerocopy(): BackendStatus {
+  const fd = native.probeSocket();
+  if (fd < 0) return { ok: false, reason: `no UDP socket for the probe: ${errnoName(fd)}` };
+  const r = native.setSockOpt(fd, 1 /* SOL_SOCKET */, 60 /* SO_ZEROCOPY */, 1);
+  native.close(fd);
+  return r === 0 ? { ok: true } : { ok: false, reason: `setsockopt(SO_ZEROCOPY) failed with ${errnoName(r)}` };
+}
+
+/**
+ * A real IORING_OP_SEND_ZC of one byte on a UDP socket connected to itself (loopback): gVisor
+ * sets up rings and lists the opcode but fails every send with -EINVAL, which only a send shows.
+ */
+function probeRealSend(mem: RingMemory): BackendStatus {
+  const fd = native.probeSocket();
+  if (fd < 0) return { ok: false, reason: `no UDP socket for the probe: ${errnoName(fd)}` };
+  const byte = Buffer.alloc(1, 0x5a);
+  let result: number | undefined;
+  let more = false;
+  let notified = false;
+  try {
+    const o = mem.nextSqe();
+    prepSend(mem.sqes, o, IORING_OP_SEND_ZC, 0, 0, fd, addressOf(byte), 1, 0, 0, 0, 0, 2);
+    mem.advance();
+    // Bounded: each enter waits at most 1 s, and at most two CQEs can come.
+    for (let tries = 0; tries < 3 && (result === undefined || (more && !notified)); tries++) {
+      mem.enter(1, true);
+      mem.reap({
+        onCqe: (_ud, res, flags) => {
+          if (result === undefined) {
+            result = res;
+            more = (flags & IORING_CQE_F_MORE) !== 0;
+          } else {
+            notified = true;
+          }
+        },
+      });
+    }
+  } finally {
+    native.close(fd);
+  }
+  if (result === 1) return { ok: true };
+  return { ok: false, reason: `IORING_OP_SEND_ZC on a real socket ${result === undefined ? 'did not complete' : `failed with ${errnoName(result)}`} (gVisor implements io_uring_setup but not the send opcodes)` };
+}
+
+function probeIoUring(): Capabilities {
+  const caps = unknown();
   let mem: RingMemory | number;
   try {
     mem = RingMemory.create(8, 0, 0);
   } catch (e) {
     caps.reason = `the native addon failed: ${(e as Error).message}`;
+    caps.backends.io_uring = { ok: false, reason: caps.reason };
     return caps;
   }
   if (typeof mem === 'number') {
     caps.reason = mem === -1 || mem === -38 ? setupFailureReason(mem) : `io_uring_setup failed: ${errnoName(mem)}`;
+    caps.backends.io_uring = { ok: false, reason: caps.reason };
     return caps;
   }
   try {
@@ -118,6 +228,9 @@ function probe(): Capabilities {
       caps.defaultRing = true;
       full.destroy();
     }
+    const send = caps.sendZc ? probeRealSend(mem) : { ok: false };
+    if (!send.ok && send.reason !== undefined) caps.reason ??= send.reason;
+    caps.backends.io_uring = caps.sendZc && caps.defaultRing && send.ok ? { ok: true } : { ok: false, reason: caps.reason ?? 'unknown' };
   } finally {
     mem.destroy();
   }

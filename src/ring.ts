@@ -15,6 +15,7 @@ import { prepCancel } from './sqe.js';
 import { BufferPool, BufferTable, type BufferPoolOptions } from './pool.js';
 import { adoptOn, type Adoptable, type AdoptOptions, type ZeroCopySocket } from './socket.js';
 import { Fifo } from './fifo.js';
+import { capabilities } from './probe.js';
 import {
   IORING_ASYNC_CANCEL_ALL,
   IORING_ASYNC_CANCEL_ANY,
@@ -26,6 +27,7 @@ import {
   IORING_SETUP_DEFER_TASKRUN,
   IORING_SETUP_SINGLE_ISSUER,
   IORING_SETUP_SUBMIT_ALL,
+  IORING_SEND_ZC_REPORT_USAGE,
   IORING_SQ_CQ_OVERFLOW,
   IORING_SQ_TASKRUN,
 } from './uapi.js';
@@ -281,6 +283,12 @@ export function defaultRing(): Ring {
  * alive; idle, it does not.
  */
 export class Ring {
+  /** The backend a Ring is. */
+  readonly backend = 'io_uring' as const;
+  /** @internal IORING_SEND_ZC_REPORT_USAGE where the kernel has it (6.2+), else 0 (sends then report zeroCopy true). */
+  readonly usageFlag: number;
+  /** @internal IORING_SEND_VECTORIZED is available (6.17+). */
+  readonly vectorized: boolean;
   /** @internal */ readonly mem: RingMemory;
   /**
    * Most requests in the kernel at once that complete by themselves (datagrams): two CQEs each
@@ -357,6 +365,9 @@ export class Ring {
       throw new UringZcSystemError(mem, 'io_uring_setup', hint);
     }
     this.mem = mem;
+    const caps = capabilities();
+    this.usageFlag = caps.reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
+    this.vectorized = caps.sendZcVectorized;
     this.deferTaskrun = (mem.flags & IORING_SETUP_DEFER_TASKRUN) !== 0;
     // Keep a few CQEs spare for internal requests (the cancel at close).
     this.maxInFlight = Math.max(1, Math.min(mem.sqEntries * 2, (mem.cqEntries >>> 1) - 4));

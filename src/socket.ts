@@ -25,10 +25,11 @@ import {
 import { native } from './native.js';
 import { validateBoolean, validateOptions, validateSendBuffer, validateThreshold, validateUint } from './options.js';
 import { defaultRing, type Ring, type RingOp } from './ring.js';
-import { capabilities } from './probe.js';
+import { capabilities, chooseBackend, requestedBackend } from './probe.js';
 import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
 import { Fifo } from './fifo.js';
+import { syscallRing, type BackendName, SyscallRing } from './syscall.js';
 import {
   AF_INET,
   AF_INET6,
@@ -74,6 +75,14 @@ export interface AdoptOptions {
    * second at 16-60 KiB into the sink. Default true.
    */
   receive?: boolean;
+  /**
+   * What sends for this socket: 'io_uring' (SEND_ZC through this thread's default ring),
+   * 'msg_zerocopy' (sendmsg with MSG_ZEROCOPY, completions from the socket's error queue),
+   * 'copy' (plain non-blocking sendmsg), or 'auto' (default): the best that works here (see
+   * capabilities().backend). The environment variable URING_ZC_BACKEND sets the default.
+   * Forcing 'msg_zerocopy' or 'copy' never calls io_uring_setup.
+   */
+  backend?: 'auto' | BackendName;
 }
 
 /** Options of send() and sendv(). */
@@ -143,7 +152,8 @@ export interface SocketStats {
  */
 export const DEFAULT_ZERO_COPY_THRESHOLD = 16384;
 
-const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade', 'receive'] as const;
+const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade', 'receive', 'backend'] as const;
+const BACKEND_CHOICES: readonly string[] = ['auto', 'io_uring', 'msg_zerocopy', 'copy'];
 const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy', 'segmentSize'] as const;
 /**
  * Largest request on a stream socket; longer sends go as several requests, one at a time. Not
@@ -592,7 +602,12 @@ export class ZeroCopySocket {
   readonly domain: number;
   /** @internal Length of a destination sockaddr of this socket's family (sockaddr_in/_in6). */
   readonly sockaddrLen: number;
-  readonly ring: Ring;
+  /** What sends for it: the io_uring Ring, or the syscall backend of its kind. */
+  readonly ring: Ring | SyscallRing;
+  /** Which backend sends for this socket ('io_uring', 'msg_zerocopy' or 'copy'). */
+  readonly backend: BackendName;
+  /** The socket's inode (its MSG_ZEROCOPY counter is kept by it across adoptions). */
+  private readonly inode: number;
   private readonly threshold: number;
   private readonly autoDowngrade: boolean;
   /**
@@ -665,8 +680,10 @@ export class ZeroCopySocket {
   private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0, pinFallbacks: 0 };
 
   /** @internal Use adopt(). */
-  constructor(ring: Ring, fd: number, domain: number, sockType: number, node: EventEmitter | undefined, options: AdoptOptions,
-    paused: UdpHandle | null = null) {
+  constructor(ring: Ring | SyscallRing, fd: number, domain: number, sockType: number, node: EventEmitter | undefined, options: AdoptOptions,
+    paused: UdpHandle | null = null, inode = -1) {
+    this.backend = ring.backend;
+    this.inode = inode;
     this.paused = paused;
     this.ring = ring;
     this.fd = fd;
@@ -676,8 +693,9 @@ export class ZeroCopySocket {
     this.type = this.stream ? 'tcp' : 'udp';
     this.threshold = options.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD;
     this.autoDowngrade = options.autoDowngrade ?? true;
-    this.usageFlag = capabilities().reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
-    this.vectorFlag = !this.stream && capabilities().sendZcVectorized ? IORING_SEND_VECTORIZED : 0;
+    // (Asked of the Ring: a syscall backend must never probe io_uring.)
+    this.usageFlag = ring.usageFlag;
+    this.vectorFlag = !this.stream && ring.vectorized ? IORING_SEND_VECTORIZED : 0;
     this.node = node;
     const unref = (node as { _unrefTimer?: unknown } | undefined)?._unrefTimer;
     // Node's idle timer (socket.setTimeout) sees only Node's own writes: the library's stream
@@ -1489,6 +1507,7 @@ export class ZeroCopySocket {
     // finally drop (or flush) the data the kernel still holds.
     if (!this.fdClosed && this.undone === 0 && this.active === null && this.queue.length === 0) {
       this.fdClosed = true;
+      if (this.ring.backend !== 'io_uring') (this.ring as SyscallRing).detach(this.fd, this.inode);
       native.close(this.fd);
     }
     if (this.fdClosed && this.pending === 0) {
@@ -1508,7 +1527,7 @@ export class ZeroCopySocket {
  * Buffer of its own that the request holds until its result CQE (`holder.msg`). Returns the
  * msghdr's address.
  */
-function placeMsg(ring: Ring, holder: { msg: Buffer | null }, iov: readonly number[], skip: number, destAddr: number,
+function placeMsg(ring: Ring | SyscallRing, holder: { msg: Buffer | null }, iov: readonly number[], skip: number, destAddr: number,
   destLen: number, segmentSize: number): number {
   // Skip the chunks (empty ones included) that are wholly before byte `skip`; `iov` holds
   // [addr, len] per chunk.
@@ -1565,7 +1584,7 @@ function placeMsg(ring: Ring, holder: { msg: Buffer | null }, iov: readonly numb
  * An iovec array for IORING_SEND_VECTORIZED (`iov` = [addr, len] per chunk), in the ring's
  * scratch or a Buffer `holder` keeps to the result CQE, as placeMsg(). Returns its address.
  */
-function placeIovecs(ring: Ring, holder: { msg: Buffer | null }, iov: readonly number[]): number {
+function placeIovecs(ring: Ring | SyscallRing, holder: { msg: Buffer | null }, iov: readonly number[]): number {
   const size = (iov.length >>> 1) * IOVEC_SIZE;
   const off = ring.allocScratch(size);
   if (off >= 0) {
@@ -1653,12 +1672,27 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
       throw new UringZcArgumentError('"receive: false" applies to a dgram.Socket (Node reads it); a descriptor or a net.Socket is not read by uring-zc');
     }
   }
-  const { fd, node } = nodeFd(target);
-  const caps = capabilities();
-  if (!caps.ioUring || !caps.sendZc) {
-    throw new UringZcUnsupportedError('zero-copy send is not available', caps.reason ?? 'unknown reason');
+  if (options.backend !== undefined && !BACKEND_CHOICES.includes(options.backend)) {
+    throw new UringZcArgumentError(`"backend" must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(options.backend)}`);
   }
-  const r = ring ?? defaultRing();
+  if (ring !== undefined && options.backend !== undefined && options.backend !== 'io_uring' && options.backend !== 'auto') {
+    throw new UringZcArgumentError(`ring.adopt() sends through that io_uring ring; for the ${options.backend} backend use adopt(socket, { backend: '${options.backend}' })`);
+  }
+  const { fd, node } = nodeFd(target);
+  // The backend: an io_uring Ring given, or the option, URING_ZC_BACKEND, or what auto picks
+  // here. Choosing a syscall backend never probes io_uring (some sandboxes kill the process for
+  // io_uring_setup).
+  const kind: BackendName = ring !== undefined ? 'io_uring' : chooseBackend(options.backend ?? requestedBackend() ?? 'auto');
+  let r: Ring | SyscallRing;
+  if (kind === 'io_uring') {
+    const caps = capabilities();
+    if (!caps.ioUring || !caps.sendZc) {
+      throw new UringZcUnsupportedError('zero-copy send is not available', caps.reason ?? 'unknown reason');
+    }
+    r = ring ?? defaultRing();
+  } else {
+    r = syscallRing(kind);
+  }
   if (r.closing) throw new UringZcStateError('ERR_URING_ZC_RING_CLOSED', 'the ring is closed');
   const dup = native.dup(fd);
   if (dup < 0) throw new UringZcSystemError(dup, 'dup');
@@ -1667,7 +1701,7 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     native.close(dup);
     throw new UringZcSystemError(info, 'getsockopt');
   }
-  const [domain, type, , connected] = info;
+  const [domain, type, , connected, inode] = info;
   if (type !== SOCK_STREAM && type !== SOCK_DGRAM) {
     native.close(dup);
     throw new UringZcUnsupportedError('cannot adopt this socket', `socket type ${type} is neither SOCK_STREAM nor SOCK_DGRAM`);
@@ -1686,6 +1720,22 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     native.close(dup);
     throw new UringZcSystemError(tracked, 'trackSocket');
   }
+  if (domain === AF_UNIX && r.backend !== 'copy') {
+    // No zero-copy path for local sockets (EOPNOTSUPP from SEND_ZC): they get a copying send.
+    r = syscallRing('copy');
+  }
+  if (r.backend !== 'io_uring') {
+    let a = (r as SyscallRing).attach(dup, inode);
+    if (a < 0 && r.backend === 'msg_zerocopy') {
+      // SO_ZEROCOPY refused for this socket: it copies.
+      r = syscallRing('copy');
+      a = r.attach(dup, inode);
+    }
+    if (a < 0) {
+      native.close(dup);
+      throw new UringZcSystemError(a, 'setsockopt');
+    }
+  }
   let paused: UdpHandle | null = null;
   if (options.receive === false) {
     const sock = target as dgram.Socket;
@@ -1694,12 +1744,13 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     const n = pausers.get(sock) ?? 0;
     const e = n > 0 ? 0 : paused?.recvStop() ?? -9; /* EBADF */
     if (e !== 0) {
+      if (r.backend !== 'io_uring') (r as SyscallRing).detach(dup, inode);
       native.close(dup);
       throw new UringZcSystemError(e, 'recvStop');
     }
     pausers.set(sock, n + 1);
   }
-  return new ZeroCopySocket(r, dup, domain, type, node, options, paused);
+  return new ZeroCopySocket(r, dup, domain, type, node, options, paused, inode);
 }
 
 /** How many open ZeroCopySockets adopted each dgram.Socket with `receive: false`. */

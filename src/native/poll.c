@@ -14,7 +14,19 @@ struct uzc_poll {
   napi_async_context async;
   uzc_ring *ring;
   int stopped;
+  /* Polls of other descriptors (not rings): the environment's list, closed at teardown. */
+  uzc_poll *next;
+  int listed;
 };
+
+void uzc_poll_set_next(uzc_poll *p, uzc_poll *next) {
+  p->next = next;
+  p->listed = 1;
+}
+
+uzc_poll **uzc_poll_next_ref(uzc_poll *p) {
+  return &p->next;
+}
 
 /* The handle is closed: its memory can go. At teardown, teardown.c counts the handles still
  * closing: its cleanup hook is removed only after the last one (a handle closing when the
@@ -32,6 +44,8 @@ void uzc_poll_close(uzc_poll *p) {
   p->stopped = 1;
   if (p->ring) p->ring->poll = NULL;
   p->ring = NULL;
+  if (p->listed) uzc_polls_remove(p->env, p);
+  p->listed = 0;
   uv_poll_stop(&p->handle);
   if (p->callback) napi_delete_reference(p->env, p->callback);
   if (p->async) napi_async_destroy(p->env, p->async);
@@ -72,7 +86,8 @@ static uzc_poll *get_poll(napi_env env, napi_value v) {
   return p;
 }
 
-/* pollStart(fd, callback) -> handle, for a ring fd that setup() made in this environment. The
+/* pollStart(fd, callback) -> handle, for a ring fd that setup() made in this environment, or
+ * another descriptor (the syscall backends' epoll set), closed at teardown with the rest. The
  * handle starts unreferenced: an idle ring must not keep the process alive; the ring refs it
  * while requests are in flight. */
 napi_value uzc_poll_start(napi_env env, napi_callback_info info) {
@@ -84,7 +99,7 @@ napi_value uzc_poll_start(napi_env env, napi_callback_info info) {
   UZC_CHECK(env, argc == 2 && !uzc_arg_int(env, argv[0], &fd), "pollStart(fd, callback) expects an fd");
   UZC_CALL(env, napi_get_uv_event_loop(env, &loop));
   uzc_ring *r = uzc_ring_of_fd(env, (int)fd);
-  UZC_CHECK(env, r != NULL && r->poll == NULL, "pollStart: not a ring set up by this thread, or polled already");
+  UZC_CHECK(env, r == NULL || r->poll == NULL, "pollStart: this ring is polled already");
   uzc_poll *p = calloc(1, sizeof *p);
   UZC_CHECK(env, p != NULL, "pollStart: out of memory");
   p->env = env;
@@ -94,7 +109,8 @@ napi_value uzc_poll_start(napi_env env, napi_callback_info info) {
     UZC_CHECK(env, 0, "pollStart: uv_poll_init failed");
   }
   p->ring = r;
-  r->poll = p;
+  if (r) r->poll = p;
+  else uzc_polls_add(env, p);
   napi_create_reference(env, argv[1], 1, &p->callback);
   napi_create_string_utf8(env, "uring-zc:ring", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &p->async);

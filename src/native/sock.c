@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "uzc.h"
 
@@ -32,7 +33,8 @@ napi_value uzc_close(napi_env env, napi_callback_info info) {
   return uzc_int(env, close((int)fd) < 0 ? -errno : 0);
 }
 
-/* sockInfo(fd) -> [domain, type, protocol, connected] or -errno (ENOTSOCK for other files). */
+/* sockInfo(fd) -> [domain, type, protocol, connected, inode] or -errno (ENOTSOCK for other
+ * files). The inode names the socket itself, whichever descriptor refers to it. */
 napi_value uzc_sock_info(napi_env env, napi_callback_info info) {
   int64_t fd;
   UZC_CHECK(env, !arg_fd(env, info, &fd), "sockInfo(fd) expects an integer");
@@ -46,8 +48,10 @@ napi_value uzc_sock_info(napi_env env, napi_callback_info info) {
   socklen_t sl = sizeof ss;
   int connected = getpeername((int)fd, (struct sockaddr *)&ss, &sl) == 0;
   napi_value arr;
-  UZC_CALL(env, napi_create_array_with_length(env, 4, &arr));
+  UZC_CALL(env, napi_create_array_with_length(env, 5, &arr));
   for (int i = 0; i < 3; i++) napi_set_element(env, arr, i, uzc_int(env, v[i]));
   napi_set_element(env, arr, 3, uzc_int(env, connected));
+  struct stat st;
+  napi_set_element(env, arr, 4, uzc_int(env, fstat((int)fd, &st) == 0 ? (double)st.st_ino : -1));
   return arr;
 }

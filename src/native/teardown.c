@@ -69,6 +69,10 @@ typedef struct {
   int closing;  /* our libuv handles whose close callback has not run yet */
   uint64_t started, bound_ms;
   int warned;
+  /* MSG_ZEROCOPY sends (syscall backends) whose completion has not been read yet. */
+  int64_t zc_outstanding;
+  /* Polls of descriptors that are not rings (the syscall backends' epoll sets). */
+  uzc_poll *polls;
 } uzc_env;
 
 static void on_cleanup(napi_async_cleanup_hook_handle handle, void *arg);
@@ -204,6 +208,28 @@ napi_value uzc_track_socket(napi_env env, napi_callback_info info) {
   return uzc_int(env, 0);
 }
 
+void uzc_zc_outstanding(napi_env env, int delta) {
+  uzc_env *e = env_get(env);
+  if (e) e->zc_outstanding += delta;
+}
+
+void uzc_polls_add(napi_env env, uzc_poll *p) {
+  uzc_env *e = env_get(env);
+  if (!e) return;
+  uzc_poll_set_next(p, e->polls);
+  e->polls = p;
+}
+
+void uzc_polls_remove(napi_env env, uzc_poll *p) {
+  uzc_env *e = env_peek(env);
+  for (uzc_poll **pp = e ? &e->polls : NULL; pp && *pp; pp = uzc_poll_next_ref(*pp)) {
+    if (*pp == p) {
+      *pp = *uzc_poll_next_ref(p);
+      return;
+    }
+  }
+}
+
 void uzc_untrack_fd(napi_env env, int fd) {
   uzc_env *e = env_peek(env);
   if (!e) return;
@@ -330,7 +356,15 @@ static void step(uzc_env *e) {
       pp = &r->next;
     }
   }
-  if (e->rings) {
+  if (e->zc_outstanding > 0) {
+    /* MSG_ZEROCOPY sends of the syscall backends: their completions are read here (JS does not
+     * run any more), after the stream sockets holding their data are reset (below). */
+    for (uzc_sock *s = e->socks; s; s = s->next) {
+      maybe_reset(s);
+      e->zc_outstanding -= uzc_zc_drain(s->fd);
+    }
+  }
+  if (e->rings || e->zc_outstanding > 0) {
     /* Only while requests are in flight (with none, data a socket still holds is not ours to
      * wait for: it gets the normal close below), and after the cancels went in, so that no
      * request queues more data on a socket once it is reset. Checked again at every step: a
@@ -339,13 +373,14 @@ static void step(uzc_env *e) {
     if (!e->warned && uv_now(e->loop) - e->started >= e->bound_ms) {
       e->warned = 1;
       fprintf(stderr,
-              "uring-zc: %u io_uring request(s) still in flight %llu ms into thread teardown; waiting for them, "
-              "since freeing the memory they read would put other data on the wire\n",
-              left, (unsigned long long)e->bound_ms);
+              "uring-zc: %u io_uring request(s) and %lld MSG_ZEROCOPY send(s) still in flight %llu ms into thread "
+              "teardown; waiting for them, since freeing the memory they read would put other data on the wire\n",
+              left, (long long)e->zc_outstanding, (unsigned long long)e->bound_ms);
     }
     return;
   }
   /* No ring left: no request can use the sockets any more. */
+  while (e->polls) uzc_poll_close(e->polls); /* unlinks itself */
   while (e->socks) {
     uzc_sock *s = e->socks;
     e->socks = s->next;

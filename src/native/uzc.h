@@ -78,6 +78,25 @@ napi_value uzc_poll_start(napi_env env, napi_callback_info info);
 napi_value uzc_poll_ref(napi_env env, napi_callback_info info);
 napi_value uzc_poll_stop(napi_env env, napi_callback_info info);
 void uzc_poll_close(uzc_poll *p);
+void uzc_poll_set_next(uzc_poll *p, uzc_poll *next);
+uzc_poll **uzc_poll_next_ref(uzc_poll *p);
+
+/* syscall.c */
+napi_value uzc_send_to(napi_env env, napi_callback_info info);
+napi_value uzc_send_msg(napi_env env, napi_callback_info info);
+napi_value uzc_set_sock_opt(napi_env env, napi_callback_info info);
+napi_value uzc_zc_completions(napi_env env, napi_callback_info info);
+napi_value uzc_epoll_create(napi_env env, napi_callback_info info);
+napi_value uzc_epoll_ctl(napi_env env, napi_callback_info info);
+napi_value uzc_epoll_wait(napi_env env, napi_callback_info info);
+napi_value uzc_probe_socket(napi_env env, napi_callback_info info);
+/* Drains MSG_ZEROCOPY completions from `fd`'s error queue; returns how many sends they cover. */
+int uzc_zc_drain(int fd);
+/* teardown.c: MSG_ZEROCOPY sends whose completion has not been read (+1 per send, -n per range). */
+void uzc_zc_outstanding(napi_env env, int delta);
+/* teardown.c: a poll of a descriptor that is not a ring (the syscall backends' epoll set), closed at teardown. */
+void uzc_polls_add(napi_env env, uzc_poll *p);
+void uzc_polls_remove(napi_env env, uzc_poll *p);
 
 /* sock.c */
 napi_value uzc_dup(napi_env env, napi_callback_info info);

@@ -1,0 +1,220 @@
+/* The socket syscalls of the backends that do not use io_uring (src/syscall.ts): non-blocking
+ * sendto/sendmsg, with or without MSG_ZEROCOPY, the socket error queue where MSG_ZEROCOPY
+ * reports completions, and a private epoll set that tells when a socket is writable again or has
+ * completions queued. Every function takes integers (addresses of memory the TypeScript layer
+ * holds for the call) and returns a result or -errno; none blocks. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <time.h> /* struct timespec, which <linux/errqueue.h> uses */
+#include <linux/errqueue.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "uzc.h"
+
+#ifndef SO_EE_ORIGIN_ZEROCOPY
+#define SO_EE_ORIGIN_ZEROCOPY 5
+#endif
+#ifndef SO_EE_CODE_ZEROCOPY_COPIED
+#define SO_EE_CODE_ZEROCOPY_COPIED 1
+#endif
+
+/* Reads `n` integer arguments; returns 0 when they all are. */
+static int int_args(napi_env env, napi_callback_info info, size_t n, int64_t *out, napi_value *argv) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) return -1;
+  for (size_t i = 0; i < n; i++)
+    if (uzc_arg_int(env, argv[i], &out[i])) return -1;
+  return 0;
+}
+
+static void *ptr(int64_t addr) {
+  return (void *)(uintptr_t)addr;
+}
+
+/* sendTo(fd, addr, len, flags, dest, destLen) -> bytes or -errno. MSG_DONTWAIT is always added:
+ * the event loop must never block in a send; EAGAIN tells the caller to wait for writability. */
+napi_value uzc_send_to(napi_env env, napi_callback_info info) {
+  int64_t a[6];
+  napi_value argv[6];
+  UZC_CHECK(env, !int_args(env, info, 6, a, argv), "sendTo(fd, addr, len, flags, dest, destLen) expects integers");
+  ssize_t r;
+  do {
+    r = sendto((int)a[0], ptr(a[1]), (size_t)a[2], (int)a[3] | MSG_DONTWAIT | MSG_NOSIGNAL,
+               a[4] ? ptr(a[4]) : NULL, (socklen_t)a[5]);
+  } while (r < 0 && errno == EINTR);
+  /* A zero-copy send that queued data reads its memory until its completion: counted for
+   * thread teardown, which must not let that memory be freed before (teardown.c). */
+  if (r > 0 && (a[3] & MSG_ZEROCOPY)) uzc_zc_outstanding(env, 1);
+  return uzc_int(env, r < 0 ? -errno : (double)r);
+}
+
+/* sendMsg(fd, msghdr, flags) -> bytes or -errno (MSG_DONTWAIT added, as above). */
+napi_value uzc_send_msg(napi_env env, napi_callback_info info) {
+  int64_t a[3];
+  napi_value argv[3];
+  UZC_CHECK(env, !int_args(env, info, 3, a, argv), "sendMsg(fd, msghdr, flags) expects integers");
+  ssize_t r;
+  do {
+    r = sendmsg((int)a[0], ptr(a[1]), (int)a[2] | MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (r < 0 && errno == EINTR);
+  if (r > 0 && (a[2] & MSG_ZEROCOPY)) uzc_zc_outstanding(env, 1);
+  return uzc_int(env, r < 0 ? -errno : (double)r);
+}
+
+/* setSockOpt(fd, level, name, value) -> 0 or -errno, for int options (SO_ZEROCOPY). */
+napi_value uzc_set_sock_opt(napi_env env, napi_callback_info info) {
+  int64_t a[4];
+  napi_value argv[4];
+  UZC_CHECK(env, !int_args(env, info, 4, a, argv), "setSockOpt(fd, level, name, value) expects integers");
+  int v = (int)a[3];
+  return uzc_int(env, setsockopt((int)a[0], (int)a[1], (int)a[2], &v, sizeof v) < 0 ? -errno : 0);
+}
+
+/* Reads one MSG_ZEROCOPY completion from `fd`'s error queue into *lo, *hi, *copied: 1 when read,
+ * 0 for an entry of another origin (skipped), -errno (EAGAIN: the queue is empty). */
+static int read_zc(int fd, uint32_t *lo, uint32_t *hi, uint32_t *copied) {
+  /* Room for one cmsg carrying a sock_extended_err (and the address that may follow it). */
+  union {
+    char buf[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  ssize_t r;
+  do {
+    r = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    int ip = (c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+             (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR);
+    if (!ip) continue;
+    struct sock_extended_err ee;
+    memcpy(&ee, CMSG_DATA(c), sizeof ee); /* CMSG_DATA need not be aligned for the struct */
+    if (ee.ee_origin != SO_EE_ORIGIN_ZEROCOPY || ee.ee_errno != 0) continue;
+    *lo = ee.ee_info;
+    *hi = ee.ee_data;
+    *copied = (ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED) ? 1 : 0;
+    return 1;
+  }
+  return 0;
+}
+
+int uzc_zc_drain(int fd) {
+  int done = 0;
+  uint32_t lo, hi, copied;
+  for (int i = 0; i < 4096; i++) {
+    int r = read_zc(fd, &lo, &hi, &copied);
+    if (r < 0) break;
+    if (r > 0) done += (int)(hi - lo + 1); /* unsigned: right across the counter's wrap */
+  }
+  return done;
+}
+
+/* zcCompletions(fd, out: Uint32Array) -> n or -errno: drains the error queue of MSG_ZEROCOPY
+ * completions into `out` as [lo, hi, copied] triples, n triples, until the queue is empty or
+ * `out` is full. Each entry says that the sends numbered lo..hi (the socket's own 32-bit counter,
+ * one number per send call that queued data; hi may have wrapped below lo) no longer reference
+ * their memory, and copied = 1 when the kernel copied them after all
+ * (SO_EE_CODE_ZEROCOPY_COPIED). Entries of another origin (ICMP errors, were IP_RECVERR set) are
+ * skipped. -EAGAIN: nothing queued. */
+napi_value uzc_zc_completions(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int64_t fd;
+  UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  UZC_CHECK(env, argc == 2 && !uzc_arg_int(env, argv[0], &fd), "zcCompletions(fd, out) expects an fd");
+  napi_typedarray_type t;
+  size_t len;
+  void *data;
+  UZC_CALL(env, napi_get_typedarray_info(env, argv[1], &t, &len, &data, NULL, NULL));
+  UZC_CHECK(env, t == napi_uint32_array && len >= 3, "zcCompletions: out must be a Uint32Array of 3+ words");
+  uint32_t *out = data;
+  size_t max = len / 3, n = 0;
+  while (n < max) {
+    int r = read_zc((int)fd, &out[3 * n], &out[3 * n + 1], &out[3 * n + 2]);
+    if (r < 0) {
+      if (n > 0) break;
+      return uzc_int(env, r);
+    }
+    if (r > 0) {
+      uzc_zc_outstanding(env, -(int)(out[3 * n + 1] - out[3 * n] + 1));
+      n++;
+    }
+  }
+  return uzc_int(env, (double)n);
+}
+
+/* epollCreate() -> a close-on-exec epoll fd or -errno: the syscall backends' private set of
+ * sockets. libuv's own poll of a socket stops for good at the first EPOLLERR, and a socket with
+ * MSG_ZEROCOPY completions queued polls as EPOLLERR (only): the loop polls this set's fd
+ * instead, which itself only ever becomes readable. */
+napi_value uzc_epoll_create(napi_env env, napi_callback_info info) {
+  int r = epoll_create1(EPOLL_CLOEXEC);
+  return uzc_int(env, r < 0 ? -errno : r);
+}
+
+/* epollCtl(epfd, op, fd, events) -> 0 or -errno; `fd` is also the event's data. */
+napi_value uzc_epoll_ctl(napi_env env, napi_callback_info info) {
+  int64_t a[4];
+  napi_value argv[4];
+  UZC_CHECK(env, !int_args(env, info, 4, a, argv), "epollCtl(epfd, op, fd, events) expects integers");
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = (uint32_t)a[3];
+  ev.data.fd = (int)a[2];
+  return uzc_int(env, epoll_ctl((int)a[0], (int)a[1], (int)a[2], &ev) < 0 ? -errno : 0);
+}
+
+/* epollWait(epfd, out: Int32Array) -> n or -errno, never waiting: [fd, events] pairs. */
+napi_value uzc_epoll_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int64_t epfd;
+  UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  UZC_CHECK(env, argc == 2 && !uzc_arg_int(env, argv[0], &epfd), "epollWait(epfd, out) expects an fd");
+  napi_typedarray_type t;
+  size_t len;
+  void *data;
+  UZC_CALL(env, napi_get_typedarray_info(env, argv[1], &t, &len, &data, NULL, NULL));
+  UZC_CHECK(env, t == napi_int32_array && len >= 2, "epollWait: out must be an Int32Array of 2+ words");
+  struct epoll_event evs[64];
+  int max = (int)(len / 2) < 64 ? (int)(len / 2) : 64;
+  int n;
+  do {
+    n = epoll_wait((int)epfd, evs, max, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return uzc_int(env, -errno);
+  int32_t *out = data;
+  for (int i = 0; i < n; i++) {
+    out[2 * i] = evs[i].data.fd;
+    out[2 * i + 1] = (int32_t)evs[i].events;
+  }
+  return uzc_int(env, n);
+}
+
+/* probeSocket() -> fd or -errno: a UDP socket bound to 127.0.0.1 (an ephemeral port) and
+ * connected to itself, for the capability probe to try a real send on (to itself, on loopback:
+ * gVisor accepts io_uring_setup but fails every send opcode, which only a real send shows). */
+napi_value uzc_probe_socket(napi_env env, napi_callback_info info) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return uzc_int(env, -errno);
+  struct sockaddr_in sa;
+  socklen_t sl = sizeof sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || getsockname(fd, (struct sockaddr *)&sa, &sl) < 0 ||
+      connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int err = errno;
+    close(fd);
+    return uzc_int(env, -err);
+  }
+  return uzc_int(env, fd);
+}

@@ -1,0 +1,474 @@
+/**
+ * The backends that do not use io_uring: `msg_zerocopy` (non-blocking sendmsg with MSG_ZEROCOPY,
+ * completions read from the socket's error queue) and `copy` (the same sendmsg without the flag).
+ *
+ * Where the seam is, and why there: a SyscallRing executes the very requests a Ring does. Each
+ * request writes its SQE (RingOp#prep) into a scratch entry here; this module performs what the
+ * SQE says with one non-blocking syscall and reports the CQEs io_uring would have posted — the
+ * result, with IORING_CQE_F_MORE when a zero-copy send queued data, then its IORING_CQE_F_NOTIF
+ * when an error-queue range covers it (with IORING_NOTIF_USAGE_ZC_COPIED for
+ * SO_EE_CODE_ZEROCOPY_COPIED). So the socket layer — order, batching, policy, pools, stats,
+ * settlement, and the "F_MORE is followed by exactly one notification" rule in the requests —
+ * is one piece of code for every backend, and the io_uring send path gains no indirection.
+ *
+ * Differences from the kernel's io_uring, handled here:
+ * - MSG_WAITALL is not emulated: a partial send is a short result, which the socket already
+ *   continues (the rest goes next, before anything else on the socket).
+ * - EAGAIN: the request waits (in order, per descriptor) until the socket is writable, watched
+ *   through a private epoll set whose own fd the event loop polls (a libuv poll of the socket
+ *   itself would stop at the first EPOLLERR, which is how a socket with completions queued polls).
+ * - ENOBUFS (net.core.optmem_max used up by completions not yet read): with none outstanding on
+ *   the socket no completion can come to free it, so the send goes again by copying at once;
+ *   otherwise it waits for the next completion on that socket.
+ * Completions are read after every round of sends, when the epoll set reports an error-queue
+ * entry, and on a timer while a socket keeps reporting an error without entries.
+ */
+import { native, type PollHandle } from './native.js';
+import { ringClosedError } from './errors.js';
+import type { RingOp } from './ring.js';
+import { Fifo } from './fifo.js';
+import {
+  IORING_CQE_F_MORE,
+  IORING_CQE_F_NOTIF,
+  IORING_NOTIF_USAGE_ZC_COPIED,
+  IORING_OP_SEND,
+  IORING_OP_SEND_ZC,
+  IORING_OP_SENDMSG,
+  IORING_OP_SENDMSG_ZC,
+  IORING_SEND_VECTORIZED,
+} from './uapi.js';
+import { setU64 } from './sqe.js';
+
+/** The backends a socket can send through. */
+export type BackendName = 'io_uring' | 'msg_zerocopy' | 'copy';
+
+const MSG_WAITALL = 0x100;
+const MSG_ZEROCOPY = 0x4000000;
+const EAGAIN = -11;
+const ENOBUFS = -105;
+const ECANCELED = -125;
+const EPOLL_CTL_ADD = 1;
+const EPOLL_CTL_DEL = 2;
+const EPOLL_CTL_MOD = 3;
+const EPOLLOUT = 0x004;
+const EPOLLERR = 0x008;
+const EPOLLHUP = 0x010;
+const TWO_32 = 4294967296;
+const SCRATCH_BYTES = 64 * 1024;
+/** Most requests executed in one round; the rest go on the next turn of the event loop. */
+const ROUND = 4096;
+/** Interval of the error-queue timer (see FdState#timer). */
+const ERRQUEUE_POLL_MS = 5;
+
+/** Why a request waits on its descriptor. */
+const WRITABLE = 1;
+const RELEASE = 2;
+
+/** What the backend keeps per socket descriptor. */
+class FdState {
+  /** Requests waiting (in order) for writability or for a completion; new ones queue behind. */
+  readonly waiting = new Fifo<RingOp>();
+  waitingFor = 0;
+  /** The socket's MSG_ZEROCOPY counter: the number its next zero-copy send will have. */
+  nextId: number;
+  /** Zero-copy sends whose completion has not come, by number. */
+  readonly zc = new Map<number, RingOp>();
+  /** Events the epoll set watches for this fd, or -1 when it is not in the set. */
+  events = -1;
+  /** EPOLLERR without completions to read (a socket error): the error queue is read on a timer instead. */
+  timer: NodeJS.Timeout | null = null;
+  constructor(readonly fd: number, firstId: number) {
+    this.nextId = firstId;
+  }
+}
+
+/** The MSG_ZEROCOPY counter of each socket (by inode) this thread sent on: a re-adopted socket goes on counting. */
+const counters = new Map<number, number>();
+
+/**
+ * A backend without io_uring, shaped like a Ring for the socket layer: it takes requests
+ * (queue, queueStream), cancels a descriptor's, drops a destroyed socket's, and lends its
+ * scratch for msghdrs. One per thread and kind (see syscallRing()).
+ * @internal
+ */
+export class SyscallRing {
+  readonly backend: 'msg_zerocopy' | 'copy';
+  /** Stream and datagram requests alike run at once: no bound. */
+  readonly maxInFlight = Infinity;
+  /** Neither REPORT_USAGE nor IORING_SEND_VECTORIZED are io_uring features here (vectors are sent by msghdr). */
+  readonly usageFlag = 0;
+  readonly vectorized = false;
+  closing = false;
+  /** msghdr scratch, used by one request at a time (it is consumed by the syscall that follows). */
+  readonly scratch = new Uint32Array(SCRATCH_BYTES >>> 2);
+  readonly scratchAddr: number;
+  private scratchUsed = 0;
+  /** One SQE, where a request describes itself. */
+  private readonly sqe = new Uint32Array(16);
+  /** A msghdr for IORING_SEND_VECTORIZED requests (an iovec array and a destination). */
+  private readonly vecMsg: Uint32Array;
+  private readonly vecMsgAddr: number;
+  private readonly pending = new Fifo<RingOp>(64);
+  private readonly fds = new Map<number, FdState>();
+  private readonly sockets = new Set<{ destroy(): Promise<void> }>();
+  private readonly epfd: number;
+  private readonly poll: PollHandle;
+  private readonly events = new Int32Array(128);
+  private readonly ranges = new Uint32Array(3 * 64);
+  private flushQueued = false;
+  private roundQueued = false;
+  private pollRefd = false;
+  /** Zero-copy sends not completed, requests waiting, and requests pending: the loop stays alive while > 0. */
+  private outstanding = 0;
+  private closedFlag = false;
+  private closePromise: Promise<void> | undefined;
+  private resolveClose: (() => void) | undefined;
+  private readonly flushBound = (): void => this.flush();
+
+  constructor(backend: 'msg_zerocopy' | 'copy') {
+    this.backend = backend;
+    this.scratchAddr = native.address(this.scratch);
+    const msg = Buffer.allocUnsafeSlow(56);
+    this.vecMsg = new Uint32Array(msg.buffer, msg.byteOffset, 14);
+    this.vecMsgAddr = native.address(msg);
+    const epfd = native.epollCreate();
+    if (epfd < 0) throw new Error(`epoll_create1 failed: ${epfd}`);
+    this.epfd = epfd;
+    // Closed at thread teardown with the adopted sockets if JS cannot (native/teardown.c).
+    native.trackSocket(epfd, false);
+    this.poll = native.pollStart(epfd, () => this.onEvents());
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  get inFlight(): number {
+    return this.outstanding;
+  }
+
+  /** @internal The socket layer's zero-copy sends need this (not for io_uring's memory rules). */
+  allocScratch(bytes: number): number {
+    if (this.scratchUsed + bytes > SCRATCH_BYTES) return -1;
+    const at = this.scratchUsed;
+    this.scratchUsed += bytes;
+    return at;
+  }
+
+  track(sock: { destroy(): Promise<void> }): void {
+    this.sockets.add(sock);
+  }
+
+  untrack(sock: { destroy(): Promise<void> }): void {
+    this.sockets.delete(sock);
+  }
+
+  /**
+   * Sets up what the backend keeps for a socket it will send on: SO_ZEROCOPY for msg_zerocopy,
+   * and where its MSG_ZEROCOPY counter stands (it counts per socket, across adoptions).
+   * Returns 0 or -errno (SO_ZEROCOPY refused: the socket has no zero-copy path).
+   */
+  attach(fd: number, inode: number): number {
+    if (this.backend === 'msg_zerocopy') {
+      const r = native.setSockOpt(fd, 1 /* SOL_SOCKET */, 60 /* SO_ZEROCOPY */, 1);
+      if (r < 0) return r;
+    }
+    this.fds.set(fd, new FdState(fd, counters.get(inode) ?? 0));
+    return 0;
+  }
+
+  /** The socket's descriptor is about to close: remember where its counter stands, forget it. */
+  detach(fd: number, inode: number): void {
+    const st = this.fds.get(fd);
+    if (st === undefined) return;
+    counters.set(inode, st.nextId);
+    if (st.timer !== null) clearInterval(st.timer);
+    if (st.events >= 0) native.epollCtl(this.epfd, EPOLL_CTL_DEL, fd, 0);
+    this.fds.delete(fd);
+  }
+
+  queue(op: RingOp): void {
+    if (this.closing) {
+      process.nextTick(() => op.abandon(ringClosedError()));
+      return;
+    }
+    this.pending.push(op);
+    this.outstanding++;
+    this.scheduleFlush();
+  }
+
+  queueStream(op: RingOp): void {
+    this.queue(op);
+  }
+
+  /** Requests of `fd` waiting for writability or a completion end with -ECANCELED. */
+  cancelFd(fd: number): void {
+    const st = this.fds.get(fd);
+    if (st === undefined) return;
+    for (const op of st.waiting.drain()) {
+      this.outstanding--;
+      op.complete(ECANCELED, 0);
+    }
+    st.waitingFor = 0;
+    this.watch(st);
+    this.afterWork();
+  }
+
+  /** Requests of `sock` not executed yet are abandoned with `err` (a destroyed socket). */
+  dropQueued(sock: object, err: () => Error): void {
+    for (const op of this.pending.removeIf((o) => o.sock === sock)) {
+      this.outstanding--;
+      op.abandon(err());
+    }
+    this.afterWork();
+  }
+
+  private scheduleFlush(): void {
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushBound);
+    }
+    if (!this.pollRefd) this.setRef(true);
+  }
+
+  /** Executes what was queued this tick (outside any send() call: a microtask), then reads completions. */
+  private flush(): void {
+    this.flushQueued = false;
+    this.round();
+  }
+
+  private round(): void {
+    let n = 0;
+    let op: RingOp | undefined;
+    while (n < ROUND && (op = this.pending.shift()) !== undefined) {
+      this.outstanding--;
+      this.execute(op);
+      n++;
+    }
+    if (this.pending.length > 0 && !this.roundQueued) {
+      // A long queue goes on at the next turn: timers and other I/O keep their turn.
+      this.roundQueued = true;
+      setImmediate(() => {
+        this.roundQueued = false;
+        this.round();
+      });
+    }
+    if (this.backend === 'msg_zerocopy') for (const st of this.fds.values()) if (st.zc.size > 0) this.readCompletions(st);
+    this.afterWork();
+  }
+
+  /** Performs the request's SQE as a non-blocking syscall and reports its result CQE. */
+  private execute(op: RingOp): void {
+    const w = this.sqe;
+    this.scratchUsed = 0;
+    op.prep(w, 0, 0);
+    const fd = w[1]!;
+    const st = this.fds.get(fd);
+    if (st !== undefined && st.waiting.length > 0) {
+      // Behind a request that waits on this socket: in order, after it.
+      this.park(st, op, st.waitingFor);
+      return;
+    }
+    const opcode = w[0]! & 0xff;
+    const len = w[6]!;
+    const zc = this.backend === 'msg_zerocopy' && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && len > 0;
+    let res = this.syscall(w, opcode, zc);
+    if (res === EAGAIN && st !== undefined) {
+      this.park(st, op, WRITABLE);
+      return;
+    }
+    if (res === ENOBUFS && zc && st !== undefined) {
+      if (st.zc.size > 0) {
+        // Completions are outstanding: one will free the socket's option memory.
+        this.park(st, op, RELEASE);
+        return;
+      }
+      // None will come: this one goes by copying (it settles as a copy, without a notification).
+      res = this.syscall(w, opcode, false);
+      if (res === EAGAIN) {
+        this.park(st, op, WRITABLE);
+        return;
+      }
+      op.complete(res, 0);
+      return;
+    }
+    if (zc && res > 0 && st !== undefined) {
+      const id = st.nextId;
+      st.nextId = (id + 1) >>> 0;
+      st.zc.set(id, op);
+      this.outstanding++;
+      op.complete(res, IORING_CQE_F_MORE);
+      return;
+    }
+    op.complete(res, 0);
+  }
+
+  /** The syscall the SQE in `w` describes (without MSG_WAITALL; with MSG_ZEROCOPY for `zc`). */
+  private syscall(w: Uint32Array, opcode: number, zc: boolean): number {
+    const fd = w[1]!;
+    const addr = w[4]! + w[5]! * TWO_32;
+    const flags = (w[7]! & ~MSG_WAITALL) | (zc ? MSG_ZEROCOPY : 0);
+    if (opcode === IORING_OP_SENDMSG || opcode === IORING_OP_SENDMSG_ZC) return native.sendMsg(fd, addr, flags);
+    if (opcode !== IORING_OP_SEND && opcode !== IORING_OP_SEND_ZC) return -22; // EINVAL: not a send
+    const dest = w[2]! + w[3]! * TWO_32;
+    const destLen = w[11]! & 0xffff;
+    if (((w[0]! >>> 16) & IORING_SEND_VECTORIZED) !== 0) {
+      // addr: an iovec array, len: its length. As a msghdr, with the destination.
+      const m = this.vecMsg;
+      setU64(m, 0, dest);
+      m[2] = destLen;
+      m[3] = 0;
+      setU64(m, 4, addr);
+      setU64(m, 6, w[6]!);
+      setU64(m, 8, 0);
+      setU64(m, 10, 0);
+      m[12] = 0;
+      m[13] = 0;
+      return native.sendMsg(fd, this.vecMsgAddr, flags);
+    }
+    return native.sendTo(fd, addr, w[6]!, flags, dest, destLen);
+  }
+
+  private park(st: FdState, op: RingOp, why: number): void {
+    st.waiting.push(op);
+    if (why > st.waitingFor) st.waitingFor = why;
+    this.outstanding++;
+    this.watch(st);
+  }
+
+  /** Keeps the epoll set's interest in `st` right: writability while a request waits for it, errors (always reported) while completions are due. */
+  private watch(st: FdState): void {
+    const want = st.waiting.length > 0 && st.waitingFor === WRITABLE ? EPOLLOUT : 0;
+    const needed = st.waiting.length > 0 || (st.zc.size > 0 && st.timer === null);
+    if (!needed) {
+      if (st.events >= 0) {
+        native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);
+        st.events = -1;
+      }
+      return;
+    }
+    if (st.events === want) return;
+    const r = native.epollCtl(this.epfd, st.events < 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, st.fd, want);
+    st.events = r === 0 ? want : -1;
+  }
+
+  /** The epoll set's fd is readable: some socket is writable, or has completions or an error. */
+  private onEvents(): void {
+    if (this.closedFlag) return;
+    const ev = this.events;
+    for (let rounds = 0; rounds < 8; rounds++) {
+      const n = native.epollWait(this.epfd, ev);
+      if (n <= 0) break;
+      for (let i = 0; i < n; i++) {
+        const st = this.fds.get(ev[2 * i]!);
+        if (st === undefined) continue;
+        const events = ev[2 * i + 1]!;
+        let got = 0;
+        if ((events & EPOLLERR) !== 0 && this.backend === 'msg_zerocopy') got = this.readCompletions(st);
+        if ((events & (EPOLLOUT | EPOLLHUP)) !== 0 || ((events & EPOLLERR) !== 0 && got === 0)) this.retry(st);
+        if ((events & EPOLLERR) !== 0 && got === 0 && st.zc.size > 0 && st.timer === null) {
+          // An error without completions keeps the socket in EPOLLERR: watching it would spin.
+          // Read its error queue on a timer instead until its completions are in.
+          st.timer = setInterval(() => this.onTimer(st), ERRQUEUE_POLL_MS);
+        }
+        this.watch(st);
+      }
+      if (n < ev.length >>> 1) break;
+    }
+    this.round();
+  }
+
+  private onTimer(st: FdState): void {
+    this.readCompletions(st);
+    this.retry(st);
+    if (st.zc.size === 0 && st.timer !== null) {
+      clearInterval(st.timer);
+      st.timer = null;
+    }
+    this.watch(st);
+    this.afterWork();
+  }
+
+  /** Runs the requests waiting on `st` again, in order, until one has to wait again. */
+  private retry(st: FdState): void {
+    const waiting = st.waiting.drain();
+    st.waitingFor = 0;
+    this.outstanding -= waiting.length;
+    for (const op of waiting) this.execute(op);
+  }
+
+  /** Reads the socket's completions and reports each send's notification; returns how many ranges. */
+  private readCompletions(st: FdState): number {
+    const r = this.ranges;
+    let total = 0;
+    for (;;) {
+      const n = native.zcCompletions(st.fd, r);
+      if (n <= 0) break;
+      total += n;
+      for (let i = 0; i < n; i++) {
+        const lo = r[3 * i]!;
+        const hi = r[3 * i + 1]!;
+        const res = r[3 * i + 2] !== 0 ? IORING_NOTIF_USAGE_ZC_COPIED | 0 : 0;
+        // lo..hi in the socket's 32-bit counter, hi possibly wrapped below lo.
+        for (let id = lo, k = 0; k <= ((hi - lo) >>> 0); id = (id + 1) >>> 0, k++) {
+          const op = st.zc.get(id);
+          if (op === undefined) continue;
+          st.zc.delete(id);
+          this.outstanding--;
+          op.complete(res, IORING_CQE_F_NOTIF);
+        }
+      }
+      if (n < r.length / 3) break;
+    }
+    if (total > 0 && st.waitingFor === RELEASE) this.retry(st);
+    return total;
+  }
+
+  private afterWork(): void {
+    if (this.outstanding === 0 && this.pending.length === 0) {
+      if (this.pollRefd) this.setRef(false);
+      if (this.closing) this.finishClose();
+    } else if (!this.pollRefd) {
+      this.setRef(true);
+    }
+  }
+
+  private setRef(on: boolean): void {
+    this.pollRefd = on;
+    native.pollRef(this.poll, on);
+  }
+
+  /** Closes the backend's sockets (as Ring#close does) and resolves once every send has completed. */
+  close(): Promise<void> {
+    if (this.closePromise) return this.closePromise;
+    this.closing = true;
+    this.closePromise = new Promise<void>((resolve) => {
+      this.resolveClose = resolve;
+    });
+    for (const sock of [...this.sockets]) void sock.destroy();
+    for (const op of this.pending.drain()) {
+      this.outstanding--;
+      op.abandon(ringClosedError());
+    }
+    for (const st of this.fds.values()) this.cancelFd(st.fd);
+    this.afterWork();
+    return this.closePromise;
+  }
+
+  private finishClose(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    native.pollStop(this.poll);
+    native.close(this.epfd);
+    this.resolveClose?.();
+  }
+}
+
+const perThread: Partial<Record<'msg_zerocopy' | 'copy', SyscallRing>> = {};
+
+/** This thread's backend of that kind, made on first use. */
+export function syscallRing(kind: 'msg_zerocopy' | 'copy'): SyscallRing {
+  let r = perThread[kind];
+  if (r === undefined || r.closing) perThread[kind] = r = new SyscallRing(kind);
+  return r;
+}
