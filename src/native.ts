@@ -61,6 +61,8 @@ export interface NativeBinding {
   epollWait(epfd: number, out: Int32Array): number;
   /** A UDP socket on 127.0.0.1 connected to itself (for the probe), or -errno. */
   probeSocket(): number;
+  /** Resets a TCP socket whose SO_LINGER asks for a reset (1), or leaves it (0); -errno. */
+  resetIfLingering(fd: number): number;
 }
 
 const require = createRequire(import.meta.url);

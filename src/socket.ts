@@ -606,8 +606,6 @@ export class ZeroCopySocket {
   readonly ring: Ring | SyscallRing;
   /** Which backend sends for this socket ('io_uring', 'msg_zerocopy' or 'copy'). */
   readonly backend: BackendName;
-  /** The socket's inode (its MSG_ZEROCOPY counter is kept by it across adoptions). */
-  private readonly inode: number;
   private readonly threshold: number;
   private readonly autoDowngrade: boolean;
   /**
@@ -681,9 +679,8 @@ export class ZeroCopySocket {
 
   /** @internal Use adopt(). */
   constructor(ring: Ring | SyscallRing, fd: number, domain: number, sockType: number, node: EventEmitter | undefined, options: AdoptOptions,
-    paused: UdpHandle | null = null, inode = -1) {
+    paused: UdpHandle | null = null) {
     this.backend = ring.backend;
-    this.inode = inode;
     this.paused = paused;
     this.ring = ring;
     this.fd = fd;
@@ -1507,8 +1504,8 @@ export class ZeroCopySocket {
     // finally drop (or flush) the data the kernel still holds.
     if (!this.fdClosed && this.undone === 0 && this.active === null && this.queue.length === 0) {
       this.fdClosed = true;
-      if (this.ring.backend !== 'io_uring') (this.ring as SyscallRing).detach(this.fd, this.inode);
-      native.close(this.fd);
+      if (this.ring.backend === 'io_uring') native.close(this.fd);
+      else (this.ring as SyscallRing).release(this.fd);
     }
     if (this.fdClosed && this.pending === 0) {
       this.closedFlag = true;
@@ -1744,13 +1741,13 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     const n = pausers.get(sock) ?? 0;
     const e = n > 0 ? 0 : paused?.recvStop() ?? -9; /* EBADF */
     if (e !== 0) {
-      if (r.backend !== 'io_uring') (r as SyscallRing).detach(dup, inode);
-      native.close(dup);
+      if (r.backend === 'io_uring') native.close(dup);
+      else (r as SyscallRing).release(dup);
       throw new UringZcSystemError(e, 'recvStop');
     }
     pausers.set(sock, n + 1);
   }
-  return new ZeroCopySocket(r, dup, domain, type, node, options, paused, inode);
+  return new ZeroCopySocket(r, dup, domain, type, node, options, paused);
 }
 
 /** How many open ZeroCopySockets adopted each dgram.Socket with `receive: false`. */

@@ -77,7 +77,9 @@ class FdState {
   events = -1;
   /** EPOLLERR without completions to read (a socket error): the error queue is read on a timer instead. */
   timer: NodeJS.Timeout | null = null;
-  constructor(readonly fd: number, firstId: number) {
+  /** The socket let go of the descriptor: it closes once the last completion is read. */
+  released = false;
+  constructor(readonly fd: number, readonly inode: number, firstId: number) {
     this.nextId = firstId;
   }
 }
@@ -173,18 +175,42 @@ export class SyscallRing {
       const r = native.setSockOpt(fd, 1 /* SOL_SOCKET */, 60 /* SO_ZEROCOPY */, 1);
       if (r < 0) return r;
     }
-    this.fds.set(fd, new FdState(fd, counters.get(inode) ?? 0));
+    this.fds.set(fd, new FdState(fd, inode, counters.get(inode) ?? 0));
     return 0;
   }
 
-  /** The socket's descriptor is about to close: remember where its counter stands, forget it. */
-  detach(fd: number, inode: number): void {
+  /**
+   * The socket is done with its descriptor; the backend closes it — at once, or, while
+   * MSG_ZEROCOPY completions are still due, once the last is read (they come on that
+   * descriptor's error queue, and the sends they complete settle only then). A socket whose
+   * owner asked for a reset (net.Socket#resetAndDestroy) is reset now, so that the data the kernel
+   * still holds is dropped and those completions come.
+   */
+  release(fd: number): void {
     const st = this.fds.get(fd);
-    if (st === undefined) return;
-    counters.set(inode, st.nextId);
+    if (st === undefined) {
+      native.close(fd);
+      return;
+    }
+    st.released = true;
+    if (st.zc.size > 0) {
+      native.resetIfLingering(fd);
+      this.readCompletions(st);
+    }
+    this.closeIfDone(st);
+  }
+
+  private closeIfDone(st: FdState): void {
+    if (!st.released || st.zc.size > 0 || st.waiting.length > 0) {
+      this.watch(st);
+      return;
+    }
+    counters.set(st.inode, st.nextId);
     if (st.timer !== null) clearInterval(st.timer);
-    if (st.events >= 0) native.epollCtl(this.epfd, EPOLL_CTL_DEL, fd, 0);
-    this.fds.delete(fd);
+    st.timer = null;
+    if (st.events >= 0) native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);
+    this.fds.delete(st.fd);
+    native.close(st.fd);
   }
 
   queue(op: RingOp): void {
@@ -421,6 +447,7 @@ export class SyscallRing {
       if (n < r.length / 3) break;
     }
     if (total > 0 && st.waitingFor === RELEASE) this.retry(st);
+    if (total > 0 && st.released) this.closeIfDone(st);
     return total;
   }
 

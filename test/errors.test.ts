@@ -138,33 +138,7 @@ test('the Node socket closed: later sends reject ERR_URING_ZC_SOCKET_CLOSED', op
   }
 });
 
-test('AF_UNIX stream socket: the send rejects with EOPNOTSUPP', opts(20_000), async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'uzc-unix-'));
-  const file = path.join(dir, 's.sock');
-  const peers: net.Socket[] = [];
-  const server = net.createServer((s) => {
-    peers.push(s);
-    s.on('error', () => {});
-  });
-  server.listen(file);
-  await once(server, 'listening');
-  const client = net.connect(file);
-  client.on('error', () => {});
-  await once(client, 'connect');
-  const zs = adopt(client);
-  try {
-    // zeroCopy: true: a copying send (below the threshold) works on AF_UNIX; SEND_ZC does not.
-    await rejectsWith(zs.send(Buffer.from('not over unix'), { zeroCopy: true }), ['EOPNOTSUPP'], 'SEND_ZC on AF_UNIX');
-    assert.equal(zs.stats().errors, 1);
-    assert.equal(zs.stats().inFlight, 0);
-  } finally {
-    await zs.close();
-    await destroySocket(client);
-    for (const p of peers) p.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+// AF_UNIX sockets: see backends.test.ts (they get a copying send under every backend).
 
 test('bad arguments throw ERR_URING_ZC_INVALID_ARG synchronously and leave in-flight sends intact', opts(60_000), async () => {
   const verifier = new StreamVerifier();

@@ -38,6 +38,7 @@ NAPI_MODULE_INIT() {
     { "epollCtl", uzc_epoll_ctl },
     { "epollWait", uzc_epoll_wait },
     { "probeSocket", uzc_probe_socket },
+    { "resetIfLingering", uzc_reset_if_lingering },
     { "release", uzc_release },
     { "trackSocket", uzc_track_socket },
   };

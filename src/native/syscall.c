@@ -218,3 +218,22 @@ napi_value uzc_probe_socket(napi_env env, napi_callback_info info) {
   }
   return uzc_int(env, fd);
 }
+
+/* resetIfLingering(fd) -> 1 when the socket was reset, 0 when not, -errno: a TCP socket whose
+ * owner asked for a reset (SO_LINGER on with a zero timeout, as net.Socket#resetAndDestroy()
+ * sets it) is reset now with connect(AF_UNSPEC) (tcp_disconnect: the write queue is dropped and
+ * an RST sent), instead of when its last descriptor closes: the syscall backend keeps its
+ * descriptor until the MSG_ZEROCOPY completions of the dropped data have been read. */
+napi_value uzc_reset_if_lingering(napi_env env, napi_callback_info info) {
+  int64_t a[1];
+  napi_value argv[1];
+  UZC_CHECK(env, !int_args(env, info, 1, a, argv), "resetIfLingering(fd) expects an fd");
+  struct linger l;
+  socklen_t len = sizeof l;
+  if (getsockopt((int)a[0], SOL_SOCKET, SO_LINGER, &l, &len) < 0) return uzc_int(env, -errno);
+  if (!l.l_onoff || l.l_linger != 0) return uzc_int(env, 0);
+  struct sockaddr sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_family = AF_UNSPEC;
+  return uzc_int(env, connect((int)a[0], &sa, sizeof sa) < 0 ? -errno : 1);
+}
