@@ -15,19 +15,34 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 /**
  * What a row measures. `c-ref` is the project's C reference sender (build/Release/uzc_ref_sender)
  * in `--c-ref-mode` (SEND_ZC by default); `c-ref-pool` is the same sender in its `zc-pool` mode
- * (SEND_ZC from registered buffers), the like-for-like ceiling of `zc-pool`. `bare` and
+ * (SEND_ZC from registered buffers), the like-for-like ceiling of `zc-pool`. `c-msgzc` and
+ * `c-sendto` are the same C sender without io_uring: `sendto(MSG_ZEROCOPY)` with completions from
+ * the socket's error queue (its `msg-zc` mode), and plain copying `sendto(2)` (its `sync-copy`
+ * mode), so that one run compares io_uring SEND_ZC with the older zero-copy mechanism and with
+ * the plain syscall, all in C. They are named after the system call they measure: `c-copy`
+ * would read as `--c-ref-mode copy`, which is io_uring's copying IORING_OP_SEND. `bare` and
  * `bare-pool` send the same SEND_ZC requests from a minimal TypeScript ring loop without the
  * library (bench/bare.ts): the ceiling of any event-loop-driven TypeScript ring (UDP only).
  */
-export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool'] as const;
+export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool', 'c-msgzc', 'c-sendto'] as const;
 export type Mode = (typeof MODES)[number];
 
 /** Modes that run the C sender rather than the Node worker. */
-export function isCMode(m: Mode): m is 'c-ref' | 'c-ref-pool' {
-  return m === 'c-ref' || m === 'c-ref-pool';
+export function isCMode(m: Mode): m is 'c-ref' | 'c-ref-pool' | 'c-msgzc' | 'c-sendto' {
+  return m === 'c-ref' || m === 'c-ref-pool' || m === 'c-msgzc' || m === 'c-sendto';
 }
 
-/** The C sender's own modes; `--c-ref-mode` picks the one the `c-ref` rows run. */
+/** C rows that use no io_uring at all (they run where io_uring is blocked, too). */
+export function isSocketCMode(m: Mode): m is 'c-msgzc' | 'c-sendto' {
+  return m === 'c-msgzc' || m === 'c-sendto';
+}
+
+/** The C sender's --mode for a C row (`c-ref`: --c-ref-mode). */
+export function cSenderMode(m: 'c-ref' | 'c-ref-pool' | 'c-msgzc' | 'c-sendto', cRefMode: CMode): string {
+  return m === 'c-ref-pool' ? 'zc-pool' : m === 'c-msgzc' ? 'msg-zc' : m === 'c-sendto' ? 'sync-copy' : cRefMode;
+}
+
+/** The C sender's io_uring modes; `--c-ref-mode` picks the one the `c-ref` rows run. */
 export const C_MODES = ['copy', 'zc', 'zc-pool'] as const;
 export type CMode = (typeof C_MODES)[number];
 
@@ -433,7 +448,8 @@ rounds with their min-max.
                            tcp-veth     TCP between two namespaces joined by veth (root)
   --sizes LIST           bytes per send, k = 1024 (default: 4k,16k,60000);
                          UDP: 1..${MAX_UDP_SIZE}, TCP: up to 64m
-  --modes LIST           node, copy, zc, zc-pool, sendv, gso, c-ref, c-ref-pool
+  --modes LIST           node, copy, zc, zc-pool, sendv, gso, bare, bare-pool, c-ref,
+                         c-ref-pool, c-msgzc, c-sendto
                          (default: node,copy,zc,zc-pool,c-ref,c-ref-pool)
                            node       dgram.send / net.Socket.write with backpressure
                            copy       uring-zc, every send copying (zeroCopyThreshold: Infinity)
@@ -444,6 +460,9 @@ rounds with their min-max.
                                       --gso-segment datagrams (UDP only)
                            c-ref      the C reference sender (build/Release/uzc_ref_sender), --c-ref-mode
                            c-ref-pool the C reference sender, SEND_ZC from registered buffers
+                           c-msgzc    the C sender without io_uring: SO_ZEROCOPY + sendto(MSG_ZEROCOPY),
+                                      completions read from the socket's error queue
+                           c-sendto   the C sender without io_uring: plain sendto(2) (copies)
                            bare       SEND_ZC from a minimal TypeScript ring loop without the
                                       library (bench/bare.ts): the event-loop ceiling (UDP only)
                            bare-pool  the same from one registered region (IORING_REGISTER_BUFFERS)

@@ -17,6 +17,8 @@ const COLORS: Record<string, string> = {
   gso: '#76b7b2',
   'c-ref': '#6b4c9a',
   'c-ref-pool': '#b07aa1',
+  'c-msgzc': '#e15759',
+  'c-sendto': '#9c755f',
 };
 const LABELS: Record<string, string> = {
   node: 'node (dgram / net)',
@@ -27,6 +29,8 @@ const LABELS: Record<string, string> = {
   gso: 'uring-zc UDP GSO',
   'c-ref': 'C reference',
   'c-ref-pool': 'C reference (SEND_ZC + registered)',
+  'c-msgzc': 'C sendto(MSG_ZEROCOPY)',
+  'c-sendto': 'C sendto(2), copying',
 };
 
 function esc(s: string): string {

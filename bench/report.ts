@@ -2,7 +2,7 @@
 import { formatSize } from './args.js';
 import type { Report, Row, Sweep } from './run.js';
 
-const COLUMNS = ['scenario', 'mode', 'size', 'ws', 'GB/s median [min–max]', 'M sends/s', 'CPU s/GB', 'copied', 'vs node', 'vs c-ref', 'vs c-ref-pool'] as const;
+const COLUMNS = ['scenario', 'mode', 'size', 'ws', 'GB/s median [min–max]', 'M sends/s', 'CPU s/GB', 'copied', 'vs node', 'vs c-ref', 'vs c-ref-pool', 'vs c-msgzc'] as const;
 /** Text columns (left-aligned); the rest are numbers (right-aligned). */
 const TEXT_COLUMNS = 4;
 
@@ -27,6 +27,7 @@ function cells(r: Row, dgrams: boolean): string[] {
     ratio(r.vsNode),
     ratio(r.vsCRef),
     ratio(r.vsCRefPool),
+    ratio(r.vsCMsgZc),
   ];
   if (dgrams) c.splice(6, 0, r.datagramsPerSec === null ? '-' : (r.datagramsPerSec / 1e6).toFixed(3));
   return c;
@@ -61,6 +62,9 @@ function headlines(rows: readonly Row[]): string[] {
   line('zc-pool vs c-ref-pool', 'zc-pool', (r) => r.vsCRefPool);
   // sendv([1 KiB header, body]) against send() of one Buffer of the same total size.
   line('sendv vs zc', 'sendv', (r) => r.vsZc);
+  // In C: io_uring SEND_ZC against sendto(MSG_ZEROCOPY), and that against what Node offers.
+  line('c-ref vs c-msgzc', 'c-ref', (r) => r.vsCMsgZc);
+  line('c-msgzc vs node', 'c-msgzc', (r) => r.vsNode);
   return out;
 }
 
@@ -96,6 +100,9 @@ export function formatTable(report: Report): string {
     `c-ref = the C reference sender (${o.cRefMode}), c-ref-pool = the same with registered buffers (zc-pool)`,
     'ratios: the median of per-round ratios of GB/s at the same scenario, size and working set (rows of a round run back to back)',
   ];
+  if (report.rows.some((r) => r.mode === 'c-msgzc' || r.mode === 'c-sendto')) {
+    notes.push('c-msgzc = the C sender, sendto(MSG_ZEROCOPY) + error-queue completions; c-sendto = the C sender, plain sendto(2); neither uses io_uring');
+  }
   if (report.rows.some((r) => r.mode === 'sendv')) notes.push('sendv = sendv([1 KiB header, body]) as one message');
   if (dgrams) notes.push(`gso = one send cut into ${o.gsoSegment ?? '?'}-byte datagrams (M dgrams/s)`);
   lines.push(`${notes.join('; ')}.`);

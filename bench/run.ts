@@ -9,7 +9,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { capabilities } from '../src/index.js';
 import {
-  formatSize, gsoSegmentOf, isCMode, MIN_MEASURED_SECONDS, SWEEP_MODES, type BenchOptions, type Mode, type ScenarioName, type WorkingSet,
+  formatSize, gsoSegmentOf, isCMode, isSocketCMode, MIN_MEASURED_SECONDS, SWEEP_MODES, type BenchOptions, type Mode, type ScenarioName, type WorkingSet,
 } from './args.js';
 import { netnsUnavailableReason } from './netns.js';
 import { finish, killAll } from './procs.js';
@@ -51,6 +51,8 @@ export interface Row {
   vsNode: number | null;
   vsCRef: number | null;
   vsCRefPool: number | null;
+  /** Against the c-msgzc row (the C sender's sendto(MSG_ZEROCOPY)): c-ref's is io_uring SEND_ZC over MSG_ZEROCOPY. */
+  vsCMsgZc: number | null;
   /** Against the zc row (uring-zc SEND_ZC of ordinary Buffers): sendv's cost over one send. */
   vsZc: number | null;
   errors: number;
@@ -134,7 +136,7 @@ function keyOf(scenario: string, mode: string, size: number, ws: string): string
 
 /** Is the kernel operation of this row a copying one (so every send counts as copied)? */
 function copyingMode(mode: Mode, o: BenchOptions): boolean {
-  return mode === 'node' || mode === 'copy' || (mode === 'c-ref' && o.cRefMode === 'copy');
+  return mode === 'node' || mode === 'copy' || mode === 'c-sendto' || (mode === 'c-ref' && o.cRefMode === 'copy');
 }
 
 /** Does this row pin registered memory (so RLIMIT_MEMLOCK may stop it)? */
@@ -145,6 +147,8 @@ function registersMemory(mode: Mode, o: BenchOptions): boolean {
 /** Why `mode` cannot run here at all, or null. */
 function modeUnavailableReason(mode: Mode, o: BenchOptions): string | null {
   if (mode === 'node') return null;
+  // sendto(MSG_ZEROCOPY) and plain sendto(2) need the C sender, not io_uring.
+  if (isSocketCMode(mode)) return existsSync(C_REF_SENDER) ? null : `the C reference sender is not built (${C_REF_SENDER}; run npm run build)`;
   const caps = capabilities();
   if (!caps.ioUring || !caps.sendZc) return `io_uring zero-copy send is not available: ${caps.reason ?? 'unknown reason'}`;
   if (mode === 'zc-pool') {
@@ -317,7 +321,7 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
   }
 }
 
-/** Runs one row once: the worker (or the C sender for c-ref) where the scenario sends from. */
+/** Runs one row once: the worker (or the C sender for the c-* rows) where the scenario sends from. */
 async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Promise<{ result: WorkerResult } | { failure: string }> {
   const wa: WorkerArgs = {
     mode: p.mode,
@@ -416,6 +420,7 @@ function fold(p: PlannedRow, rs: RoundResult[], firstError: string | null, tcp: 
     vsNode: null,
     vsCRef: null,
     vsCRefPool: null,
+    vsCMsgZc: null,
     vsZc: null,
     errors: rs.reduce((a, r) => a + r.errors, 0),
     firstError,
@@ -424,7 +429,7 @@ function fold(p: PlannedRow, rs: RoundResult[], firstError: string | null, tcp: 
 }
 
 /**
- * vsNode / vsCRef / vsCRefPool / vsZc: this row against the node / c-ref / c-ref-pool / zc row of the same
+ * vsNode / vsCRef / vsCRefPool / vsCMsgZc / vsZc: this row against the node / c-ref / c-ref-pool / c-msgzc / zc row of the same
  * scenario, size and working set (null where that row was not measured): the median of the
  * per-round ratios. The rows of one round run back to back, so each ratio compares two
  * measurements taken seconds apart; on a machine whose speed drifts (a VM's CPU share swings
@@ -446,6 +451,7 @@ function addRatios(rows: Row[]): void {
     r.vsNode = ratio(r, 'node');
     r.vsCRef = ratio(r, 'c-ref');
     r.vsCRefPool = ratio(r, 'c-ref-pool');
+    r.vsCMsgZc = ratio(r, 'c-msgzc');
     r.vsZc = ratio(r, 'zc');
   }
 }

@@ -2,7 +2,7 @@
  * One benchmark row, measured in a process of its own, printed as one JSON line on stdout:
  * the C reference sender's fields plus `scenario` and `workingSet`.
  *
- *   node dist/bench/worker.js --mode node|copy|zc|zc-pool|sendv|gso|c-ref|c-ref-pool --size BYTES
+ *   node dist/bench/worker.js --mode node|copy|zc|zc-pool|sendv|gso|bare|bare-pool|c-ref|c-ref-pool|c-msgzc|c-sendto --size BYTES
  *        --dst IP --port N [--tcp] [--qd 64] [--duration-ms 3000] [--warmup-ms 0] [--max-sends N]
  *        [--working-set BYTES] [--segment BYTES] [--scenario NAME] [--c-mode copy|zc|zc-pool]
  *
@@ -24,7 +24,7 @@ import { encodeSockaddr } from '../src/address.js';
 import { addressOf } from '../src/buffers.js';
 import { Ring, type BufferPool, type SendOptions, type ZeroCopySocket } from '../src/index.js';
 import { BareRing } from './bare.js';
-import { MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
+import { cSenderMode, isCMode, MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
 
 export type WorkerMode = Mode;
 
@@ -143,9 +143,10 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
   return a;
 }
 
-/** The C sender's flags for the same row (`c-ref-pool`: its zc-pool mode). */
+/** The C sender's flags for the same row (`c-ref-pool`: its zc-pool mode, `c-msgzc`: msg-zc, `c-sendto`: sync-copy). */
 export function cSenderArgs(a: WorkerArgs): string[] {
-  const mode = a.mode === 'c-ref-pool' ? 'zc-pool' : a.cMode;
+  if (!isCMode(a.mode)) throw new Error(`worker: ${a.mode} is not a C sender row`);
+  const mode = cSenderMode(a.mode, a.cMode);
   const argv = ['--mode', mode, '--size', String(a.size), '--dst', a.dst, '--port', String(a.port),
     '--qd', String(a.qd), '--duration-ms', String(a.durationMs), '--warmup-ms', String(a.warmupMs),
     '--working-set', String(a.workingSet)];
@@ -630,7 +631,7 @@ async function cRef(a: WorkerArgs): Promise<WorkerResult> {
 }
 
 export async function runWorker(a: WorkerArgs): Promise<WorkerResult> {
-  if (a.mode === 'c-ref' || a.mode === 'c-ref-pool') return cRef(a);
+  if (isCMode(a.mode)) return cRef(a);
   const c: Counters = { sends: 0, bytes: 0, copied: 0, notifs: 0, errors: 0, firstError: null, notifsNow: null, notifsBase: 0 };
   const t = a.mode === 'node' ? await (a.tcp ? nodeTcp(a, c) : nodeUdp(a, c))
     : a.mode === 'bare' || a.mode === 'bare-pool' ? await bareUdp(a, c) : await uring(a, c);

@@ -52,7 +52,7 @@ function namespacesOf(pid: number): string[] {
 }
 
 const netnsReason = netnsUnavailableReason();
-const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool'];
+const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool', 'c-msgzc', 'c-sendto'];
 
 /** Checks every documented field of a `--json` report and returns it. */
 function checkReport(text: string): { rows: Array<Record<string, unknown>>; skipped: Array<Record<string, unknown>>; sweep: Record<string, unknown> | null } {
@@ -84,7 +84,7 @@ function checkReport(text: string): { rows: Array<Record<string, unknown>>; skip
     }
     assert.ok((row['gbpsMin'] as number) <= (row['gbps'] as number) && (row['gbps'] as number) <= (row['gbpsMax'] as number));
     assert.ok((row['copiedShare'] as number) <= 1);
-    for (const k of ['cpuSecPerGB', 'vsNode', 'vsCRef', 'vsCRefPool', 'vsZc', 'datagramsPerSec', 'segmentSize']) {
+    for (const k of ['cpuSecPerGB', 'vsNode', 'vsCRef', 'vsCRefPool', 'vsCMsgZc', 'vsZc', 'datagramsPerSec', 'segmentSize']) {
       assert.ok(row[k] === null || typeof row[k] === 'number', `${k} is a number or null`);
     }
     // UDP rows count datagrams (a gso send carries several), TCP rows do not.
@@ -204,6 +204,30 @@ describe('uring-zc bench: short runs', () => {
     assert.match(r.stderr, /tcp-loopback\s+zc\s+16k\s+hot/);
   });
 
+  test('tcp-loopback c-msgzc and c-sendto rows: the C sender without io_uring, next to c-ref', { timeout: 40_000 }, async () => {
+    const r = await cli(['bench', '--scenario', 'tcp-loopback', '--sizes', '256k', '--modes', 'node,c-ref,c-msgzc,c-sendto', '--quick', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const { rows } = checkReport(r.stdout);
+    assert.deepEqual(rows.map((x) => x['mode']), ['node', 'c-ref', 'c-msgzc', 'c-sendto']);
+    const row = (m: string): Record<string, unknown> => rows.find((x) => x['mode'] === m)!;
+    for (const m of ['c-msgzc', 'c-sendto']) {
+      assert.equal(row(m)['errors'], 0, m);
+      // Loopback copies every send: COPIED notifications for c-msgzc, by definition for c-sendto.
+      assert.equal(row(m)['copiedShare'], 1, m);
+      const rd = (row(m)['rounds'] as Array<Record<string, number>>)[0]!;
+      // Whole sends only; the first may have begun in the warm-up (its earlier bytes are not counted).
+      assert.ok(rd['bytes']! <= rd['sends']! * 262144 && rd['bytes']! > (rd['sends']! - 1) * 262144, `${m}: ${rd['bytes']} bytes in ${rd['sends']} sends`);
+    }
+    assert.ok(((row('c-msgzc')['rounds'] as Array<Record<string, number>>)[0]!['notifs'] ?? 0) > 0, 'c-msgzc read notifications');
+    assert.equal((row('c-sendto')['rounds'] as Array<Record<string, number>>)[0]!['notifs'], 0);
+    assert.equal(row('c-msgzc')['vsCMsgZc'], 1);
+    assert.equal(typeof row('c-ref')['vsCMsgZc'], 'number');
+    // The table has the column and the two headlines.
+    assert.match(r.stderr, /vs c-msgzc/);
+    assert.match(r.stderr, /c-ref vs c-msgzc: 256k hot \d/);
+    assert.match(r.stderr, /c-msgzc vs node: 256k hot \d/);
+  });
+
   test('tcp-loopback zc-pool and sendv, hot and cold, complete in the documented shape', { timeout: 40_000 }, async () => {
     // A 4 MiB cold region fits the usual 8 MiB RLIMIT_MEMLOCK, so this runs without root too.
     const r = await cli(['bench', '--scenario', 'tcp-loopback', '--sizes', '16k', '--modes', 'zc-pool,sendv,gso', '--working-set', 'both',
@@ -230,6 +254,11 @@ describe('uring-zc bench: short runs', () => {
     const udp = (mode: string): Record<string, unknown> => rows.find((x) => x['scenario'] === 'udp-sink' && x['mode'] === mode)!;
     // The sink does not copy: zero copy shows, also from registered buffers and through sendv.
     for (const m of ['zc', 'zc-pool', 'sendv', 'bare', 'bare-pool', 'c-ref-pool']) assert.equal(udp(m)['copiedShare'], 0, m);
+    // sendto(MSG_ZEROCOPY) too (a send copied after ENOBUFS would count), plain sendto never.
+    assert.ok((udp('c-msgzc')['copiedShare'] as number) <= 0.1, 'c-msgzc into the sink is not copied');
+    assert.equal(udp('c-sendto')['copiedShare'], 1);
+    assert.equal(udp('c-msgzc')['vsCMsgZc'], 1);
+    assert.equal(typeof udp('c-ref')['vsCMsgZc'], 'number');
     // sendv is compared with zc (its headline); zc with itself is 1.
     assert.equal(typeof udp('sendv')['vsZc'], 'number');
     assert.equal(udp('zc')['vsZc'], 1);

@@ -5,16 +5,25 @@
  * Plain C11 + libc, raw io_uring syscalls, rings mmap'ed and driven by the
  * code below (no liburing). One thread, one ring, one socket.
  *
- *   sender --mode copy|zc|zc-pool --size BYTES --dst IPv4|IPv6 --port N
+ *   sender --mode copy|zc|zc-pool|msg-zc|sync-copy --size BYTES
+ *          --dst IPv4|IPv6 --port N
  *          [--tcp] [--qd 64] [--duration-ms 3000] [--max-sends N]
  *          [--working-set BYTES] [--setup-flags N] [--warmup-ms 0]
+ *   sender --self-test      (checks the MSG_ZEROCOPY id bookkeeping, wrap included)
  *
  * Modes:
- *   copy     IORING_OP_SEND
- *   zc       IORING_OP_SEND_ZC, ioprio = IORING_SEND_ZC_REPORT_USAGE
- *   zc-pool  IORING_OP_SEND_ZC from buffers registered with
- *            IORING_REGISTER_BUFFERS (IORING_RECVSEND_FIXED_BUF + buf_index),
- *            plus REPORT_USAGE
+ *   copy      IORING_OP_SEND
+ *   zc        IORING_OP_SEND_ZC, ioprio = IORING_SEND_ZC_REPORT_USAGE
+ *   zc-pool   IORING_OP_SEND_ZC from buffers registered with
+ *             IORING_REGISTER_BUFFERS (IORING_RECVSEND_FIXED_BUF + buf_index),
+ *             plus REPORT_USAGE
+ *   msg-zc    no io_uring: SO_ZEROCOPY and non-blocking sendto(MSG_ZEROCOPY),
+ *             completions read from the socket's error queue (see "MSG_ZEROCOPY
+ *             and plain sendto(2)" below for the protocol); up to --qd sends
+ *             whose notification is still due
+ *   sync-copy no io_uring: plain non-blocking sendto(2), poll(POLLOUT) on
+ *             EAGAIN; nothing is in flight once a call returns (--qd unused)
+ *             (--setup-flags applies to the io_uring modes only)
  *
  * UDP (default): one unconnected socket; every SQE carries the destination in
  * addr2/addr_len (sendto semantics), the same way the library sends.
@@ -52,6 +61,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -119,8 +130,8 @@
  * us past the deadline or the drain limit. */
 #define WAIT_SLICE_NS (20ULL * 1000000ULL)
 
-enum mode { MODE_COPY, MODE_ZC, MODE_ZC_POOL };
-static const char *const mode_names[] = { "copy", "zc", "zc-pool" };
+enum mode { MODE_COPY, MODE_ZC, MODE_ZC_POOL, MODE_MSG_ZC, MODE_SYNC_COPY };
+static const char *const mode_names[] = { "copy", "zc", "zc-pool", "msg-zc", "sync-copy" };
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -137,7 +148,8 @@ static void usage_error(const char *msg, const char *arg)
 	else
 		fprintf(stderr, "sender: %s\n", msg);
 	fprintf(stderr,
-		"usage: sender --mode copy|zc|zc-pool --size BYTES --dst IPv4|IPv6 --port N\n"
+		"usage: sender --mode copy|zc|zc-pool|msg-zc|sync-copy --size BYTES\n"
+		"              --dst IPv4|IPv6 --port N\n"
 		"              [--tcp] [--qd 64] [--duration-ms 3000] [--max-sends N]\n"
 		"              [--working-set BYTES] [--setup-flags N] [--warmup-ms 0]\n");
 	exit(2);
@@ -463,6 +475,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		o->mode = MODE_ZC;
 	else if (!strcmp(mode, "zc-pool"))
 		o->mode = MODE_ZC_POOL;
+	else if (!strcmp(mode, "msg-zc"))
+		o->mode = MODE_MSG_ZC;
+	else if (!strcmp(mode, "sync-copy"))
+		o->mode = MODE_SYNC_COPY;
 	else
 		usage_error("unknown mode", mode);
 	if (o->working_set && o->working_set < o->size)
@@ -575,6 +591,586 @@ static void register_buffers(int ring_fd, unsigned char *base, size_t len)
 	free(iov);
 }
 
+/* The one JSON line every mode prints (see the top of this file). */
+static void print_result(const struct opts *o, const struct stats *st,
+			 uint64_t t0, uint64_t t1, const struct rusage *ru0,
+			 const struct rusage *ru1)
+{
+	double secs = (double)(t1 - t0) / 1e9;
+	double cpu_user = tv_sec(ru1->ru_utime) - tv_sec(ru0->ru_utime);
+	double cpu_sys = tv_sec(ru1->ru_stime) - tv_sec(ru0->ru_stime);
+	char err[40];
+
+	if (st->first_error)
+		snprintf(err, sizeof(err), "\"%s\"", errno_name(st->first_error));
+	else
+		snprintf(err, sizeof(err), "null");
+	printf("{\"mode\":\"%s\",\"size\":%llu,\"sends\":%llu,\"bytes\":%llu,"
+	       "\"seconds\":%.6f,\"gbps\":%.4f,\"sendsPerSec\":%.0f,"
+	       "\"copied\":%llu,\"notifs\":%llu,\"errors\":%llu,"
+	       "\"cpuUser\":%.4f,\"cpuSys\":%.4f,\"firstError\":%s}\n",
+	       mode_names[o->mode], o->size, st->sends, st->bytes, secs,
+	       secs > 0 ? (double)st->bytes / secs / 1e9 : 0.0,
+	       secs > 0 ? (double)st->sends / secs : 0.0,
+	       st->copied, st->notifs, st->errors, cpu_user, cpu_sys, err);
+}
+
+/* ---- MSG_ZEROCOPY and plain sendto(2) ------------------------------------- */
+/*
+ * The socket-error-queue protocol of MSG_ZEROCOPY (sendmsg(2), recvmsg(2),
+ * Documentation/networking/msg_zerocopy.rst), as this code relies on it:
+ *
+ * - SO_ZEROCOPY must be set first: without it the kernel ignores the flag
+ *   (old programs may pass it by accident) and no notification ever comes.
+ * - Every send call with MSG_ZEROCOPY that succeeds takes the next value of a
+ *   32-bit counter of the socket, starting at 0 and wrapping after 2^32 - 1.
+ *   A call that fails (-1, EAGAIN, ENOBUFS) gives its value back, so the
+ *   values of successful calls are consecutive: the sender knows every call's
+ *   id without being told. A TCP call that sent only part of the bytes
+ *   succeeded: it has an id, and the rest goes in a later call with its own.
+ * - When the kernel no longer needs the pages of some calls, it queues one
+ *   notification on the socket's error queue: a struct sock_extended_err
+ *   with ee_origin SO_EE_ORIGIN_ZEROCOPY, ee_errno 0, and the inclusive range
+ *   [ee_info, ee_data] of ids it completes. Adjacent ranges are merged while
+ *   they wait (one read may complete many calls), ranges may come out of
+ *   order, and a range may wrap (ee_data < ee_info). recvmsg(MSG_ERRQUEUE)
+ *   returns one notification per call, never blocks for it, and a non-empty
+ *   error queue makes poll() report POLLERR whatever was asked for.
+ * - ee_code SO_EE_CODE_ZEROCOPY_COPIED: the kernel copied the bytes after all
+ *   (loopback, a device without scatter-gather). A merged range carries the
+ *   code of its first part, so the count is per range, as the kernel gives it.
+ * - Until its notification a call's pages may still be read by the stack: a
+ *   buffer may be changed (or its send slot given to the next send) only
+ *   when every id of the send that used it has completed.
+ * - Notifications waiting in the error queue, and the state of calls not yet
+ *   completed, are charged to the socket's option memory (net.core.optmem_max:
+ *   20 KiB before Linux 6.8, 128 KiB since). When it is used up a MSG_ZEROCOPY
+ *   call fails with ENOBUFS. Reading the error queue frees the first kind; if
+ *   no call is outstanding either, no notification will ever come to free
+ *   anything, so waiting would hang: the send goes by copying instead.
+ *
+ * Bookkeeping: ids [low_id, next_id) are outstanding; id_state[] (indexed by
+ * id modulo ZC_ID_WINDOW) marks which of them completed, so that ranges may
+ * come in any order; low_id advances over completed ids. Sends wait in a FIFO
+ * in send order, each owning the consecutive ids [start_id, end_id) of its
+ * calls; the oldest is retired (its slot reused) once low_id has passed its
+ * end. A send that was wholly copied owns no ids and retires as soon as the
+ * ones before it have. All id arithmetic is unsigned 32-bit, differences
+ * taken from low_id, so the counter's wrap needs no special case.
+ */
+#define ZC_ID_WINDOW (1U << 16) /* outstanding ids at most (a power of 2) */
+#define ZC_ID_DONE 1
+#define ZC_ID_COPIED 2
+#define ERRQ_BATCH 256          /* notifications read per reap, at most */
+#define POLL_SLICE_MS 20        /* upper bound of one poll() */
+
+struct zc_send {
+	uint32_t start_id, end_id; /* the ids of its calls: [start_id, end_id) */
+	unsigned char open;        /* bytes still to send (a TCP remainder) */
+	unsigned char copied;      /* COPIED notification, or a part sent copying */
+	unsigned char counted;     /* finished after the warm-up: counts in notifs/copied */
+};
+
+struct zc_state {
+	uint32_t next_id; /* the id the socket gives its next successful MSG_ZEROCOPY call */
+	uint32_t low_id;  /* the oldest id whose notification has not come */
+	uint32_t marked;  /* ids at or after low_id already completed */
+	unsigned char *id_state;
+	struct zc_send *fifo;
+	unsigned cap, head, len;
+};
+
+static void zc_init(struct zc_state *z, unsigned cap, uint32_t first_id)
+{
+	z->next_id = z->low_id = first_id;
+	z->marked = 0;
+	z->id_state = calloc(ZC_ID_WINDOW, 1);
+	z->fifo = calloc(cap, sizeof(*z->fifo));
+	if (!z->id_state || !z->fifo)
+		die("calloc", ENOMEM);
+	z->cap = cap;
+	z->head = z->len = 0;
+}
+
+static struct zc_send *zc_tail(struct zc_state *z)
+{
+	return &z->fifo[(z->head + z->len - 1) % z->cap];
+}
+
+/* A new send, owning no ids yet; the caller checked len < cap. */
+static struct zc_send *zc_push(struct zc_state *z)
+{
+	struct zc_send *e;
+
+	z->len++;
+	e = zc_tail(z);
+	*e = (struct zc_send){ .start_id = z->next_id, .end_id = z->next_id, .open = 1 };
+	return e;
+}
+
+/* Frees the slots of the oldest sends whose every id has completed. */
+static void zc_retire(struct zc_state *z, struct stats *st)
+{
+	while (z->len) {
+		struct zc_send *e = &z->fifo[z->head];
+
+		/* low_id - end_id as a signed difference: wrap-safe while
+		 * fewer than 2^31 ids are outstanding (at most ZC_ID_WINDOW). */
+		if (e->open || (int32_t)(z->low_id - e->end_id) < 0)
+			break;
+		if (e->counted) {
+			if (e->end_id != e->start_id)
+				st->notifs++;
+			if (e->copied)
+				st->copied++;
+		}
+		z->head = (z->head + 1) % z->cap;
+		z->len--;
+	}
+}
+
+/* Moves low_id over the completed ids, giving each one's COPIED bit to the
+ * send that owns it, and retires the sends that are done. */
+static void zc_advance(struct zc_state *z, struct stats *st)
+{
+	for (unsigned k = 0; k <= ZC_ID_WINDOW; k++) {
+		unsigned char *p;
+
+		zc_retire(z, st);
+		if (z->low_id == z->next_id)
+			break;
+		p = &z->id_state[z->low_id & (ZC_ID_WINDOW - 1)];
+		if (!*p)
+			break;
+		/* Every id before low_id has completed and every send before
+		 * its owner has retired (or is a wholly copied one, retired
+		 * above): the oldest send held owns low_id. */
+		if (!z->len) {
+			fprintf(stderr, "sender: internal error: id %u has no send\n", z->low_id);
+			exit(2);
+		}
+		if (*p & ZC_ID_COPIED)
+			z->fifo[z->head].copied = 1;
+		*p = 0;
+		z->low_id++;
+		z->marked--;
+	}
+}
+
+/* Marks the inclusive range [lo, hi] completed. -1 if it is not a range of
+ * outstanding ids not yet completed (then our id accounting is wrong). */
+static int zc_mark(struct zc_state *z, uint32_t lo, uint32_t hi, int copied)
+{
+	uint32_t outstanding = z->next_id - z->low_id;
+	uint32_t off = lo - z->low_id;
+	uint32_t n = hi - lo + 1; /* wraps correctly: [0xfffffffe, 1] is 4 ids */
+
+	if (off >= outstanding || n == 0 || n > outstanding - off)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		unsigned char *p = &z->id_state[(lo + i) & (ZC_ID_WINDOW - 1)];
+
+		if (*p)
+			return -1; /* completed twice */
+		*p = ZC_ID_DONE | (copied ? ZC_ID_COPIED : 0);
+	}
+	z->marked += n;
+	return 0;
+}
+
+static void count_error(struct stats *st, int e)
+{
+	st->errors++;
+	if (!st->first_error)
+		st->first_error = e;
+}
+
+/*
+ * Reads the error queue until it is empty (at most ERRQ_BATCH entries) and
+ * retires what completed. Returns the number of notifications read. Never
+ * blocks: MSG_DONTWAIT, and the queue is only ever filled by the kernel.
+ */
+static unsigned read_errqueue(int sock, struct zc_state *z, struct stats *st)
+{
+	unsigned got = 0;
+
+	for (unsigned i = 0; i < ERRQ_BATCH; i++) {
+		/* sock_extended_err plus the offender address the kernel
+		 * appends (unused for zero copy), IPv6-sized. */
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+					    sizeof(struct sockaddr_in6))];
+		} ctrl;
+		struct msghdr msg;
+		struct cmsghdr *cm;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_control = ctrl.buf;
+		msg.msg_controllen = sizeof(ctrl.buf);
+		if (recvmsg(sock, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				count_error(st, errno);
+			break;
+		}
+		if (msg.msg_flags & MSG_CTRUNC) {
+			fprintf(stderr, "sender: error queue entry truncated\n");
+			exit(2);
+		}
+		for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			struct sock_extended_err ee;
+
+			if (!((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_RECVERR) ||
+			      (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+				continue;
+			memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+			if (ee.ee_origin != SO_EE_ORIGIN_ZEROCOPY || ee.ee_errno != 0) {
+				/* Not a completion (no IP_RECVERR is set, so
+				 * none is expected): count it, go on. */
+				count_error(st, ee.ee_errno ? (int)ee.ee_errno : EIO);
+				continue;
+			}
+			if (zc_mark(z, ee.ee_info, ee.ee_data,
+				    (ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED) != 0) < 0) {
+				fprintf(stderr, "sender: notification [%u, %u] is not a range of outstanding ids [%u, %u)\n",
+					ee.ee_info, ee.ee_data, z->low_id, z->next_id);
+				exit(2);
+			}
+			got++;
+		}
+		/* Every outstanding id has completed: the queue holds no
+		 * more completions, spare the call that would say EAGAIN. */
+		if (z->next_id - z->low_id == z->marked)
+			break;
+	}
+	if (got)
+		zc_advance(z, st);
+	return got;
+}
+
+/* --self-test: the bookkeeping above, fed by hand across the counter's wrap:
+ * out-of-order and merged ranges, a send of several calls, a wholly copied
+ * send, and ranges that must be refused. Exit status 0 when all hold. */
+static int zc_self_test(void)
+{
+	struct zc_state z;
+	struct stats st;
+	struct zc_send *e;
+	int bad = 0;
+
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "self-test: %s:%d: %s\n", __FILE__, __LINE__, #c); bad = 1; } } while (0)
+	memset(&st, 0, sizeof(st));
+	zc_init(&z, 8, 0xfffffffcU);
+	/* Sends A..D, one call each: ids 0xfffffffc..0xffffffff. E: three
+	 * calls (a TCP send continued twice): ids 0, 1, 2. F: copied, no id. */
+	for (int i = 0; i < 4; i++) {
+		e = zc_push(&z);
+		z.next_id++;
+		e->end_id = z.next_id;
+		e->open = 0;
+		e->counted = 1;
+	}
+	e = zc_push(&z);
+	for (int i = 0; i < 3; i++) {
+		z.next_id++;
+		e->end_id = z.next_id;
+	}
+	e->open = 0;
+	e->counted = 1;
+	e = zc_push(&z);
+	e->open = 0;
+	e->counted = 1;
+	e->copied = 1;
+	CHECK(z.next_id == 3 && z.len == 6);
+	/* Refused: not issued yet, and a range reaching past next_id. */
+	CHECK(zc_mark(&z, 3, 3, 0) < 0);
+	CHECK(zc_mark(&z, 0xffffffffU, 3, 0) < 0);
+	/* Out of order, across the wrap: [0xfffffffe, 1] first (C, D and
+	 * E's first two calls): nothing retires, A is still due. */
+	CHECK(zc_mark(&z, 0xfffffffeU, 1, 1) == 0);
+	zc_advance(&z, &st);
+	CHECK(z.len == 6 && z.low_id == 0xfffffffcU);
+	CHECK(zc_mark(&z, 0xffffffffU, 0xffffffffU, 0) < 0); /* completed twice */
+	CHECK(zc_mark(&z, 0xfffffffcU, 0xfffffffdU, 0) == 0);
+	zc_advance(&z, &st);
+	/* A, B (not copied), C, D (copied) retired; E waits for id 2. */
+	CHECK(z.low_id == 2 && z.len == 2);
+	CHECK(st.notifs == 4 && st.copied == 2);
+	CHECK(zc_mark(&z, 2, 2, 0) == 0);
+	zc_advance(&z, &st);
+	/* E (copied: its id 0 and 1 said so) and F (sent copying) retired. */
+	CHECK(z.low_id == 3 && z.len == 0);
+	CHECK(st.notifs == 5 && st.copied == 4);
+#undef CHECK
+	printf(bad ? "self-test failed\n" : "self-test ok\n");
+	return bad;
+}
+
+/* What one send call did. */
+enum part_result { PART_SENT, PART_BLOCKED_OUT, PART_BLOCKED_NOTIF, PART_FAILED };
+
+/*
+ * msg-zc and sync-copy: one socket, no io_uring. Same timing as the ring
+ * modes: the clock runs from the first send (or the end of --warmup-ms) until
+ * the call that finishes the last send begun before the deadline returns;
+ * notifications still due then are drained (at most 5 s) and counted, not
+ * timed. A send is counted in "sends" when its last byte was accepted.
+ */
+static int run_socket_mode(const struct opts *o)
+{
+	const int zc = o->mode == MODE_MSG_ZC;
+	struct zc_state z;
+	struct stats st;
+	struct walker wk;
+	struct rusage ru0, ru1;
+	unsigned char *buf;
+	size_t buf_len;
+	unsigned long long started = 0, fallbacks = 0;
+	int sock, stopping = 0, timing_done = 0, warming;
+	uint64_t t0, t1 = 0, deadline, stop_at = 0, drain_deadline = 0, warm_end;
+	/* The send in progress (a TCP send may take several calls). */
+	int cur_active = 0, cur_copy = 0;
+	unsigned char *cur_ptr = NULL;
+	unsigned long long cur_rem = 0;
+	struct zc_send *cur = NULL;
+	const struct sockaddr *to = o->tcp ? NULL : (const struct sockaddr *)&o->dst;
+	socklen_t to_len = o->tcp ? 0 : o->dst_len;
+
+	memset(&st, 0, sizeof(st));
+	sock = socket(o->dst.ss_family, o->tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+	if (sock < 0)
+		die("socket", errno);
+	if (zc) {
+		int one = 1;
+
+		if (setsockopt(sock, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) < 0) {
+			fprintf(stderr, "sender: setsockopt SO_ZEROCOPY: %s (needs Linux 4.14 for TCP, 5.0 for UDP)\n",
+				strerror(errno));
+			exit(2);
+		}
+	}
+	if (o->tcp && connect(sock, (struct sockaddr *)&o->dst, o->dst_len) < 0)
+		die("connect", errno);
+	/* Blocking socket, every call MSG_DONTWAIT: waits happen in poll(),
+	 * bounded, never inside a send. */
+
+	buf = alloc_filled(o->working_set ? o->working_set : o->size, &buf_len);
+	wk.base = buf;
+	wk.ws = o->working_set;
+	wk.size = o->size;
+	wk.off = 0;
+	zc_init(&z, o->qd, 0);
+
+	getrusage(RUSAGE_SELF, &ru0);
+	t0 = now_ns();
+	warming = o->warmup_ms > 0;
+	warm_end = t0 + o->warmup_ms * 1000000ULL;
+	deadline = warm_end + o->duration_ms * 1000000ULL;
+
+	for (;;) {
+		uint64_t now = now_ns();
+		enum part_result last = PART_SENT;
+		unsigned progress = 0;
+
+		if (warming && now >= warm_end) {
+			/* As the ring modes: counters start over, sends whose
+			 * notification is due go on and count when they finish. */
+			warming = 0;
+			st.sends = st.bytes = st.copied = st.notifs = 0;
+			started = 0;
+			t0 = now;
+			getrusage(RUSAGE_SELF, &ru0);
+		}
+		if (!stopping && !warming && (now >= deadline || started >= o->max_sends))
+			stopping = 1;
+		if (stopping && !stop_at)
+			stop_at = now;
+
+		/* ---- send: up to qd calls, then look at the clock again */
+		for (unsigned n = 0; n < o->qd; n++) {
+			int flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+			ssize_t ret;
+			int e;
+			unsigned bi;
+
+			if (!cur_active) {
+				if (stopping || z.len >= o->qd ||
+				    (!warming && started >= o->max_sends))
+					break;
+				cur_ptr = walk_next(&wk, &bi);
+				cur_rem = o->size;
+				cur_active = 1;
+				cur_copy = 0;
+				cur = zc_push(&z);
+				started++;
+			}
+			if (zc && !cur_copy) {
+				/* More ids outstanding than id_state can tell
+				 * apart: wait for notifications first. */
+				if (z.next_id - z.low_id >= ZC_ID_WINDOW) {
+					last = PART_BLOCKED_NOTIF;
+					break;
+				}
+				flags |= MSG_ZEROCOPY;
+			}
+			/* TCP: sendto without an address is send(2). */
+			ret = sendto(sock, cur_ptr, cur_rem, flags, to, to_len);
+			if (ret >= 0) {
+				if (flags & MSG_ZEROCOPY) {
+					/* Succeeded: it took the next id. */
+					z.next_id++;
+					cur->end_id = z.next_id;
+				} else {
+					cur->copied = 1;
+				}
+				st.bytes += (unsigned long long)ret;
+				progress++;
+				if (ret == 0) {
+					fprintf(stderr, "sender: send returned 0, stopping\n");
+					cur_rem = 0;
+					stopping = 1;
+				} else if (!o->tcp || (unsigned long long)ret >= cur_rem) {
+					/* A datagram goes whole or not at all. */
+					cur_rem = 0;
+					st.sends++;
+					cur->counted = !warming;
+				} else {
+					/* TCP short send: the rest goes next,
+					 * before anything else on the stream. */
+					cur_ptr += ret;
+					cur_rem -= (unsigned long long)ret;
+				}
+				if (!cur_rem) {
+					cur->open = 0;
+					cur_active = 0;
+					zc_retire(&z, &st); /* frees it now if it owns no ids */
+				}
+				continue;
+			}
+			e = errno;
+			if (e == EINTR)
+				continue;
+			if (e == EAGAIN || e == EWOULDBLOCK) {
+				/* Socket buffer full: wait for POLLOUT. */
+				last = PART_BLOCKED_OUT;
+				break;
+			}
+			if (e == ENOBUFS && (flags & MSG_ZEROCOPY)) {
+				/* Option memory used up (the call gave its id
+				 * back). Unread notifications hold some of it:
+				 * read them, and try again. */
+				if (read_errqueue(sock, &z, &st)) {
+					progress++;
+					continue;
+				}
+				/* Calls still outstanding: their
+				 * notifications will come and free it. */
+				if (z.next_id != z.low_id) {
+					last = PART_BLOCKED_NOTIF;
+					break;
+				}
+				/* Nothing outstanding: no notification can
+				 * come, waiting would hang. Copy this one. */
+				cur_copy = 1;
+				fallbacks++;
+				continue;
+			}
+			/* A failed call takes no id: the datagram is lost
+			 * (counted), a stream is broken (stop). */
+			count_error(&st, e);
+			progress++;
+			if (o->tcp)
+				stopping = 1;
+			cur_rem = 0;
+			cur->open = 0;
+			cur->counted = 0;
+			cur_active = 0;
+			zc_retire(&z, &st);
+			last = PART_FAILED;
+			if (o->tcp)
+				break;
+		}
+
+		/* ---- completions: once per batch of sends, not per send */
+		if (zc && z.next_id != z.low_id)
+			progress += read_errqueue(sock, &z, &st);
+
+		if (stopping && !timing_done && !cur_active) {
+			t1 = now_ns();
+			getrusage(RUSAGE_SELF, &ru1);
+			timing_done = 1;
+			drain_deadline = t1 + DRAIN_NS;
+		}
+		if (timing_done) {
+			if (z.len == 0)
+				break;
+			if (now_ns() > drain_deadline) {
+				fprintf(stderr, "sender: drain timed out with %u sends awaiting notification\n",
+					z.len);
+				break;
+			}
+		} else if (stop_at && now > stop_at + DRAIN_NS) {
+			/* A stream send that cannot finish (stuck peer). */
+			fprintf(stderr, "sender: a send never completed\n");
+			t1 = now_ns();
+			getrusage(RUSAGE_SELF, &ru1);
+			timing_done = 1;
+			break;
+		}
+
+		/* ---- wait, bounded, only when nothing could be done */
+		if (!progress || last == PART_BLOCKED_OUT || last == PART_BLOCKED_NOTIF) {
+			struct pollfd pfd;
+			int pr;
+
+			/* POLLERR (a notification queued) is reported
+			 * whatever is asked; POLLOUT only when a send waits
+			 * for buffer space. */
+			pfd.fd = sock;
+			pfd.events = last == PART_BLOCKED_OUT ? POLLOUT : 0;
+			pfd.revents = 0;
+			pr = poll(&pfd, 1, POLL_SLICE_MS);
+			if (pr < 0 && errno != EINTR)
+				die("poll", errno);
+			if (pr > 0 && (pfd.revents & POLLERR) &&
+			    !(zc && read_errqueue(sock, &z, &st))) {
+				/* POLLERR with an empty error queue: a
+				 * pending socket error (TCP reset). Read it
+				 * (that clears it) and stop. */
+				int soerr = 0;
+				socklen_t sl = sizeof(soerr);
+
+				if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr) {
+					count_error(&st, soerr);
+					if (o->tcp) {
+						stopping = 1;
+						if (cur_active) {
+							cur->open = 0;
+							cur->counted = 0;
+							cur_active = 0;
+							zc_retire(&z, &st);
+						}
+					}
+				}
+			}
+			if (pr > 0 && (pfd.revents & (POLLHUP | POLLNVAL)) && o->tcp && !stopping) {
+				count_error(&st, EPIPE);
+				stopping = 1;
+			}
+		}
+	}
+
+	if (fallbacks)
+		fprintf(stderr, "sender: %llu sends copied after ENOBUFS with nothing outstanding\n",
+			fallbacks);
+	print_result(o, &st, t0, t1, &ru0, &ru1);
+	close(sock);
+	munmap(buf, buf_len);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -602,8 +1198,12 @@ int main(int argc, char **argv)
 	struct io_uring_getevents_arg garg;
 	struct __kernel_timespec wait_ts;
 
+	if (argc == 2 && !strcmp(argv[1], "--self-test"))
+		return zc_self_test();
 	parse_args(argc, argv, &o);
 	signal(SIGPIPE, SIG_IGN);
+	if (o.mode == MODE_MSG_ZC || o.mode == MODE_SYNC_COPY)
+		return run_socket_mode(&o);
 	memset(&st, 0, sizeof(st));
 
 	/* ---- socket */
@@ -858,25 +1458,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sender: warning: CQ overflow counter %u\n",
 			*r.cq_overflow);
 
-	{
-		double secs = (double)(t1 - t0) / 1e9;
-		double cpu_user = tv_sec(ru1.ru_utime) - tv_sec(ru0.ru_utime);
-		double cpu_sys = tv_sec(ru1.ru_stime) - tv_sec(ru0.ru_stime);
-		char err[40];
-
-		if (st.first_error)
-			snprintf(err, sizeof(err), "\"%s\"", errno_name(st.first_error));
-		else
-			snprintf(err, sizeof(err), "null");
-		printf("{\"mode\":\"%s\",\"size\":%llu,\"sends\":%llu,\"bytes\":%llu,"
-		       "\"seconds\":%.6f,\"gbps\":%.4f,\"sendsPerSec\":%.0f,"
-		       "\"copied\":%llu,\"notifs\":%llu,\"errors\":%llu,"
-		       "\"cpuUser\":%.4f,\"cpuSys\":%.4f,\"firstError\":%s}\n",
-		       mode_names[o.mode], o.size, st.sends, st.bytes, secs,
-		       secs > 0 ? (double)st.bytes / secs / 1e9 : 0.0,
-		       secs > 0 ? (double)st.sends / secs : 0.0,
-		       st.copied, st.notifs, st.errors, cpu_user, cpu_sys, err);
-	}
+	print_result(&o, &st, t0, t1, &ru0, &ru1);
 	close(sock);
 	close(r.fd); /* unregisters the buffers */
 	munmap(buf, buf_len);
