@@ -6,10 +6,8 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { Ring, UringZcError, adopt, capabilities, type SendResult } from '../src/index.js';
 import { Prng, datagram } from './helpers/data.js';

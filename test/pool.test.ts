@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type net from 'node:net';
-import { capabilities, Ring, type BufferPool, type SendResult, type ZeroCopySocket } from '../src/index.js';
+import { Ring, type BufferPool, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { createVethPair, leftoverNamespaces, netnsUnavailableReason, type VethPair } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, turns, poolUnavailableReason, zeroCopyUnavailableReason, throwsCode, fileRing } from './helpers/env.js';
+import { codeOf, turns, poolUnavailableReason, throwsCode, fileRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver, type TcpReceiver } from './helpers/net.js';
 import { BlockVerifier, collectChild, firstJsonLine, lastJson, plan, sendFromPool, type PoolRunReport } from './helpers/pool-helpers.js';
 
