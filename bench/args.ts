@@ -24,7 +24,7 @@ export type ScenarioName = (typeof SCENARIOS)[number];
  * `bare-pool` send the same SEND_ZC requests from a minimal TypeScript ring loop without the
  * library (bench/bare.ts): the ceiling of any event-loop-driven TypeScript ring (UDP only).
  */
-export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool', 'c-msgzc', 'c-sendto'] as const;
+export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'msg-zc', 'sync-copy', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool', 'c-msgzc', 'c-sendto'] as const;
 export type Mode = (typeof MODES)[number];
 
 /** Modes that run the C sender rather than the Node worker. */
@@ -33,6 +33,11 @@ export function isCMode(m: Mode): m is 'c-ref' | 'c-ref-pool' | 'c-msgzc' | 'c-s
 }
 
 /** C rows that use no io_uring at all (they run where io_uring is blocked, too). */
+/** uring-zc rows on a backend without io_uring (adopt's `backend` option): they run where io_uring is refused. */
+export function isSyscallMode(m: Mode): m is 'msg-zc' | 'sync-copy' {
+  return m === 'msg-zc' || m === 'sync-copy';
+}
+
 export function isSocketCMode(m: Mode): m is 'c-msgzc' | 'c-sendto' {
   return m === 'c-msgzc' || m === 'c-sendto';
 }
@@ -448,8 +453,8 @@ rounds with their min-max.
                            tcp-veth     TCP between two namespaces joined by veth (root)
   --sizes LIST           bytes per send, k = 1024 (default: 4k,16k,60000);
                          UDP: 1..${MAX_UDP_SIZE}, TCP: up to 64m
-  --modes LIST           node, copy, zc, zc-pool, sendv, gso, bare, bare-pool, c-ref,
-                         c-ref-pool, c-msgzc, c-sendto
+  --modes LIST           node, copy, zc, zc-pool, sendv, gso, msg-zc, sync-copy, bare,
+                         bare-pool, c-ref, c-ref-pool, c-msgzc, c-sendto
                          (default: node,copy,zc,zc-pool,c-ref,c-ref-pool)
                            node       dgram.send / net.Socket.write with backpressure
                            copy       uring-zc, every send copying (zeroCopyThreshold: Infinity)
@@ -458,6 +463,9 @@ rounds with their min-max.
                            sendv      uring-zc sendv([${SENDV_HEADER} B header, body]): SENDMSG_ZC, one message
                            gso        uring-zc UDP GSO: one SENDMSG_ZC of size bytes cut into
                                       --gso-segment datagrams (UDP only)
+                           msg-zc     uring-zc on its msg_zerocopy backend (no io_uring): sendmsg with
+                                      MSG_ZEROCOPY, completions from the error queue
+                           sync-copy  uring-zc on its copy backend (no io_uring): non-blocking sendmsg
                            c-ref      the C reference sender (build/Release/uzc_ref_sender), --c-ref-mode
                            c-ref-pool the C reference sender, SEND_ZC from registered buffers
                            c-msgzc    the C sender without io_uring: SO_ZEROCOPY + sendto(MSG_ZEROCOPY),

@@ -19,6 +19,8 @@ const COLORS: Record<string, string> = {
   'c-ref-pool': '#b07aa1',
   'c-msgzc': '#e15759',
   'c-sendto': '#9c755f',
+  'msg-zc': '#ff9d9a',
+  'sync-copy': '#bab0ac',
 };
 const LABELS: Record<string, string> = {
   node: 'node (dgram / net)',
@@ -31,6 +33,8 @@ const LABELS: Record<string, string> = {
   'c-ref-pool': 'C reference (SEND_ZC + registered)',
   'c-msgzc': 'C sendto(MSG_ZEROCOPY)',
   'c-sendto': 'C sendto(2), copying',
+  'msg-zc': 'uring-zc msg_zerocopy backend',
+  'sync-copy': 'uring-zc copy backend',
 };
 
 function esc(s: string): string {

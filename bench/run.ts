@@ -9,7 +9,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { capabilities } from '../src/index.js';
 import {
-  formatSize, gsoSegmentOf, isCMode, isSocketCMode, MIN_MEASURED_SECONDS, SWEEP_MODES, type BenchOptions, type Mode, type ScenarioName, type WorkingSet,
+  formatSize, gsoSegmentOf, isCMode, isSocketCMode, isSyscallMode, MIN_MEASURED_SECONDS, SWEEP_MODES, type BenchOptions, type Mode, type ScenarioName, type WorkingSet,
 } from './args.js';
 import { netnsUnavailableReason } from './netns.js';
 import { finish, killAll } from './procs.js';
@@ -149,6 +149,8 @@ function modeUnavailableReason(mode: Mode, o: BenchOptions): string | null {
   if (mode === 'node') return null;
   // sendto(MSG_ZEROCOPY) and plain sendto(2) need the C sender, not io_uring.
   if (isSocketCMode(mode)) return existsSync(C_REF_SENDER) ? null : `the C reference sender is not built (${C_REF_SENDER}; run npm run build)`;
+  if (mode === 'msg-zc' && !capabilities().backends.msg_zerocopy.ok) return `MSG_ZEROCOPY is not available: ${capabilities().backends.msg_zerocopy.reason ?? 'unknown reason'}`;
+  if (isSyscallMode(mode)) return null;
   const caps = capabilities();
   if (!caps.ioUring || !caps.sendZc) return `io_uring zero-copy send is not available: ${caps.reason ?? 'unknown reason'}`;
   if (mode === 'zc-pool') {

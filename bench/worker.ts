@@ -22,9 +22,9 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { encodeSockaddr } from '../src/address.js';
 import { addressOf } from '../src/buffers.js';
-import { Ring, type BufferPool, type SendOptions, type ZeroCopySocket } from '../src/index.js';
+import { adopt, Ring, type Adoptable, type AdoptOptions, type BufferPool, type SendOptions, type ZeroCopySocket } from '../src/index.js';
 import { BareRing } from './bare.js';
-import { cSenderMode, isCMode, MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
+import { cSenderMode, isCMode, isSyscallMode, MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
 
 export type WorkerMode = Mode;
 
@@ -384,12 +384,15 @@ interface Adopted {
  * Adopts a UDP or TCP socket with an explicit threshold and without auto-downgrade (so that the
  * loopback and veth rows are not switched to copying sends behind the mode's back).
  */
-async function adoptSocket(a: WorkerArgs, ring: Ring, zeroCopyThreshold: number, c: Counters): Promise<Adopted> {
+async function adoptSocket(a: WorkerArgs, ring: Ring | undefined, zeroCopyThreshold: number, c: Counters): Promise<Adopted> {
   const options = { zeroCopyThreshold, autoDowngrade: false };
+  // msg-zc and sync-copy: the same sends through a backend without io_uring.
+  const on = (sock: Adoptable, o: AdoptOptions): ZeroCopySocket =>
+    a.mode === 'msg-zc' ? adopt(sock, { ...o, backend: 'msg_zerocopy' }) : a.mode === 'sync-copy' ? adopt(sock, { ...o, backend: 'copy' }) : ring!.adopt(sock, o);
   if (a.tcp) {
     const sock = await connectTcp(a);
     sock.on('error', (e) => recordError(c, e));
-    const zs = ring.adopt(sock, options);
+    const zs = on(sock, options);
     return {
       zs,
       opts: undefined,
@@ -402,7 +405,7 @@ async function adoptSocket(a: WorkerArgs, ring: Ring, zeroCopyThreshold: number,
   const sock = await bindUdp(a);
   // A send-only socket, as a sender would adopt it: Node stops reading it, which spares the kernel
   // a wake-up of Node's watcher per sent datagram (adopt's `receive` option).
-  const zs = ring.adopt(sock, { ...options, receive: false });
+  const zs = on(sock, { ...options, receive: false });
   // One options object for every send: the library checks its names once per object.
   const opts: SendOptions = a.mode === 'gso' ? { address: a.dst, port: a.port, segmentSize: a.segment } : { address: a.dst, port: a.port };
   return {
@@ -427,11 +430,12 @@ async function adoptSocket(a: WorkerArgs, ring: Ring, zeroCopyThreshold: number,
  *   datagrams per send.
  */
 async function uring(a: WorkerArgs, c: Counters): Promise<Timing> {
-  const ring = new Ring();
+  // (None for the rows on a backend without io_uring: they must run where io_uring is refused.)
+  const ring = isSyscallMode(a.mode) ? undefined : new Ring();
   let pool: BufferPool | undefined;
   let s: Adopted | undefined;
   try {
-    s = await adoptSocket(a, ring, a.mode === 'copy' ? Infinity : 0, c);
+    s = await adoptSocket(a, ring, a.mode === 'copy' || a.mode === 'sync-copy' ? Infinity : 0, c);
     const { zs, opts } = s;
     c.notifsNow = () => zs.stats().notifications;
     let pump = NO_PUMP;
@@ -447,7 +451,7 @@ async function uring(a: WorkerArgs, c: Counters): Promise<Timing> {
     };
     let issue: () => void;
     if (a.mode === 'zc-pool') {
-      const ps = poolSource(ring, a.size, a.workingSet);
+      const ps = poolSource(ring!, a.size, a.workingSet);
       pool = ps.pool;
       const views = ps.views;
       const p = ps.pool;
@@ -478,7 +482,7 @@ async function uring(a: WorkerArgs, c: Counters): Promise<Timing> {
         chunks[1] = body.next();
         zs.sendv(chunks, opts, onSent);
       };
-    } else if (a.mode === 'copy' || a.mode === 'zc' || a.mode === 'gso') {
+    } else if (a.mode === 'copy' || a.mode === 'zc' || a.mode === 'gso' || a.mode === 'msg-zc' || a.mode === 'sync-copy') {
       const src = new Source(a.size, a.workingSet);
       issue = (): void => {
         zs.send(src.next(), opts, onSent);
@@ -492,7 +496,7 @@ async function uring(a: WorkerArgs, c: Counters): Promise<Timing> {
   } finally {
     await s?.close();
     await pool?.close();
-    await ring.close();
+    await ring?.close();
   }
 }
 

@@ -21,6 +21,7 @@ import {
   IORING_SEND_ZC_REPORT_USAGE,
   IORING_UNREGISTER_BUFFERS,
   IO_URING_OP_SUPPORTED,
+  IORING_SETUP_CQSIZE,
 } from './uapi.js';
 import { addressOf } from './buffers.js';
 import { writeU64 } from './pool.js';
@@ -73,6 +74,9 @@ export interface BackendStatus {
 }
 
 let cached: Capabilities | undefined;
+
+/** user_data of the probe's requests: the Ring's internal one, so that should a CQE of them come late, the Ring that takes the probe's ring over ignores it. */
+const PROBE_UD = 0xffffffff;
 
 /**
  * Probes once per thread and caches. Never throws: where io_uring is blocked it returns
@@ -165,7 +169,7 @@ function probeRealSend(mem: RingMemory): BackendStatus {
   let notified = false;
   try {
     const o = mem.nextSqe();
-    prepSend(mem.sqes, o, IORING_OP_SEND_ZC, 0, 0, fd, addressOf(byte), 1, 0, 0, 0, 0, 2);
+    prepSend(mem.sqes, o, IORING_OP_SEND_ZC, 0, 0, fd, addressOf(byte), 1, 0, 0, 0, 0, PROBE_UD);
     mem.advance();
     // Bounded: each enter waits at most 1 s, and at most two CQEs can come.
     for (let tries = 0; tries < 3 && (result === undefined || (more && !notified)); tries++) {
@@ -188,11 +192,40 @@ function probeRealSend(mem: RingMemory): BackendStatus {
   return { ok: false, reason: `IORING_OP_SEND_ZC on a real socket ${result === undefined ? 'did not complete' : `failed with ${errnoName(result)}`} (gVisor implements io_uring_setup but not the send opcodes)` };
 }
 
+/**
+ * The ring of the default size the probe set up and probed on, kept for the first `new Ring()`
+ * of that size (the default ring adopt() uses): since Linux 6.13 a ring's memory counts against
+ * RLIMIT_MEMLOCK, and the kernel gives a closed ring's back only later (its teardown runs
+ * asynchronously), so closing it and setting up another at once could fail where it just worked.
+ */
+let spare: RingMemory | undefined;
+
+/** The probe's ring, when it has the size and flags asked for (once). @internal */
+export function takeSpareRing(entries: number, flags: number, cqEntries: number): RingMemory | undefined {
+  const s = spare;
+  if (s === undefined || s.sqEntries !== entries || s.cqEntries !== cqEntries || (s.flags & ~IORING_SETUP_CQSIZE) !== flags) return undefined;
+  spare = undefined;
+  return s;
+}
+
 function probeIoUring(): Capabilities {
   const caps = unknown();
   let mem: RingMemory | number;
+  let full = false;
   try {
-    mem = RingMemory.create(8, 0, 0);
+    // The ring adopt() would use; a small one when that fails (ENOMEM under a small memlock
+    // limit), to tell what else there is.
+    mem = RingMemory.create(DEFAULT_ENTRIES, DEFAULT_SETUP_FLAGS, DEFAULT_ENTRIES * CQ_PER_SQ);
+    if (typeof mem !== 'number') {
+      full = true;
+    } else {
+      const why = mem;
+      mem = RingMemory.create(8, 0, 0);
+      if (typeof mem !== 'number') {
+        caps.reason = `a ring of the default size (${DEFAULT_ENTRIES} entries) cannot be set up here: io_uring_setup failed with ${errnoName(why)}` +
+          (why === -12 ? `; ${ringMemlockHint()}` : '');
+      }
+    }
   } catch (e) {
     caps.reason = `the native addon failed: ${(e as Error).message}`;
     caps.backends.io_uring = { ok: false, reason: caps.reason };
@@ -203,8 +236,10 @@ function probeIoUring(): Capabilities {
     caps.backends.io_uring = { ok: false, reason: caps.reason };
     return caps;
   }
+  let keep = false;
   try {
     caps.ioUring = true;
+    caps.defaultRing = full;
     const ops = probeOps(mem.fd);
     caps.sendZc = ops.has(IORING_OP_SEND_ZC);
     caps.sendmsgZc = ops.has(IORING_OP_SENDMSG_ZC);
@@ -219,20 +254,13 @@ function probeIoUring(): Capabilities {
     }
     caps.fixedBuffers = probeFixedBuffers(mem.fd);
     if (!caps.sendZc) caps.reason = `IORING_OP_SEND_ZC is not supported by kernel ${caps.kernel} (needs Linux 6.0+)`;
-    // The ring adopt() would use, set up and closed again (while the probe ring still counts).
-    const full = RingMemory.create(DEFAULT_ENTRIES, DEFAULT_SETUP_FLAGS, DEFAULT_ENTRIES * CQ_PER_SQ);
-    if (typeof full === 'number') {
-      caps.reason ??= `a ring of the default size (${DEFAULT_ENTRIES} entries) cannot be set up here: io_uring_setup failed with ${errnoName(full)}` +
-        (full === -12 ? `; ${ringMemlockHint()}` : '');
-    } else {
-      caps.defaultRing = true;
-      full.destroy();
-    }
     const send = caps.sendZc ? probeRealSend(mem) : { ok: false };
     if (!send.ok && send.reason !== undefined) caps.reason ??= send.reason;
     caps.backends.io_uring = caps.sendZc && caps.defaultRing && send.ok ? { ok: true } : { ok: false, reason: caps.reason ?? 'unknown' };
+    keep = full && caps.backends.io_uring.ok;
   } finally {
-    mem.destroy();
+    if (keep) spare = mem;
+    else mem.destroy();
   }
   return caps;
 }
@@ -266,7 +294,7 @@ function probeOps(fd: number): Set<number> {
  */
 function probeFlags(mem: RingMemory, opcode: number, ioprio: number, len = opcode === IORING_OP_SEND_ZC ? 0 : 1): boolean {
   const o = mem.nextSqe();
-  prepSend(mem.sqes, o, opcode, 0, ioprio, mem.fd, 0, len, 0, 0, 0, 0, 1);
+  prepSend(mem.sqes, o, opcode, 0, ioprio, mem.fd, 0, len, 0, 0, 0, 0, PROBE_UD);
   mem.advance();
   let result: number | undefined;
   let more = false;

@@ -15,7 +15,7 @@ import { prepCancel } from './sqe.js';
 import { BufferPool, BufferTable, type BufferPoolOptions } from './pool.js';
 import { adoptOn, type Adoptable, type AdoptOptions, type ZeroCopySocket } from './socket.js';
 import { Fifo } from './fifo.js';
-import { capabilities } from './probe.js';
+import { capabilities, takeSpareRing } from './probe.js';
 import {
   IORING_ASYNC_CANCEL_ALL,
   IORING_ASYNC_CANCEL_ANY,
@@ -356,7 +356,8 @@ export class Ring {
       // that nothing makes, and such sends would never settle. No gain was measured from it.
       throw new UringZcArgumentError('"setupFlags": IORING_SETUP_DEFER_TASKRUN is not supported: its completions are invisible to the event loop\'s poll of the ring fd, so sends completing later (TCP) would never settle');
     }
-    const mem = RingMemory.create(entries, flags, entries * CQ_PER_SQ);
+    // The probe's ring where it fits (see takeSpareRing), else a new one.
+    const mem = takeSpareRing(entries, flags, entries * CQ_PER_SQ) ?? RingMemory.create(entries, flags, entries * CQ_PER_SQ);
     if (typeof mem === 'number') {
       if (mem === -1 /* EPERM */ || mem === -38 /* ENOSYS */) {
         throw new UringZcUnsupportedError('io_uring is not available', setupFailureReason(mem));
