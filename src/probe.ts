@@ -259,10 +259,23 @@ function probeIoUring(): Capabilities {
     caps.backends.io_uring = caps.sendZc && caps.defaultRing && send.ok ? { ok: true } : { ok: false, reason: caps.reason ?? 'unknown' };
     keep = full && caps.backends.io_uring.ok;
   } finally {
-    if (keep) spare = mem;
+    // Kept only where the ring's memory is charged to RLIMIT_MEMLOCK at all (no CAP_IPC_LOCK,
+    // a finite limit): elsewhere closing it costs nothing later.
+    if (keep && caps.memlockLimit !== Infinity && !hasIpcLock()) spare = mem;
     else mem.destroy();
   }
   return caps;
+}
+
+/** The process has CAP_IPC_LOCK (its locked memory is not counted against RLIMIT_MEMLOCK). */
+function hasIpcLock(): boolean {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
+    const eff = BigInt(`0x${line?.slice(7).trim() ?? '0'}`);
+    return (eff & (1n << 14n)) !== 0n; // CAP_IPC_LOCK = 14
+  } catch {
+    return false;
+  }
 }
 
 function readDisabledSysctl(): number | null {
