@@ -20,8 +20,9 @@
  * - ENOBUFS (net.core.optmem_max used up by completions not yet read): with none outstanding on
  *   the socket no completion can come to free it, so the send goes again by copying at once;
  *   otherwise it waits for the next completion on that socket.
- * Completions are read after every round of sends, when the epoll set reports an error-queue
- * entry, and on a timer while a socket keeps reporting an error without entries.
+ * Completions are read when the epoll set reports an error-queue entry (a poll callback of the
+ * event loop, bounded in rounds, as the Ring's pump), and on a timer while a socket keeps
+ * reporting an error without entries.
  */
 import { native, type PollHandle } from './native.js';
 import { ringClosedError } from './errors.js';
@@ -119,6 +120,8 @@ export class SyscallRing {
   private readonly ranges = new Uint32Array(3 * 64);
   private flushQueued = false;
   private roundQueued = false;
+  /** A round is running: sends its callbacks queue join it (or the next turn), not a microtask of their own. */
+  private inRound = false;
   private pollRefd = false;
   /** Zero-copy sends not completed, requests waiting, and requests pending: the loop stays alive while > 0. */
   private outstanding = 0;
@@ -250,7 +253,7 @@ export class SyscallRing {
   }
 
   private scheduleFlush(): void {
-    if (!this.flushQueued) {
+    if (!this.flushQueued && !this.inRound) {
       this.flushQueued = true;
       queueMicrotask(this.flushBound);
     }
@@ -266,10 +269,15 @@ export class SyscallRing {
   private round(): void {
     let n = 0;
     let op: RingOp | undefined;
-    while (n < ROUND && (op = this.pending.shift()) !== undefined) {
-      this.outstanding--;
-      this.execute(op);
-      n++;
+    this.inRound = true;
+    try {
+      while (n < ROUND && (op = this.pending.shift()) !== undefined) {
+        this.outstanding--;
+        this.execute(op);
+        n++;
+      }
+    } finally {
+      this.inRound = false;
     }
     if (this.pending.length > 0 && !this.roundQueued) {
       // A long queue goes on at the next turn: timers and other I/O keep their turn.
@@ -279,7 +287,9 @@ export class SyscallRing {
         this.round();
       });
     }
-    if (this.backend === 'msg_zerocopy') for (const st of this.fds.values()) if (st.zc.size > 0) this.readCompletions(st);
+    // Completions are read only when the epoll set says so (onEvents), never here: a callback
+    // that sends again at its completion would otherwise chain microtasks without end and starve
+    // the event loop (the sink frees a datagram at once, so there always is one).
     this.afterWork();
   }
 
@@ -323,6 +333,7 @@ export class SyscallRing {
       st.nextId = (id + 1) >>> 0;
       st.zc.set(id, op);
       this.outstanding++;
+      if (st.events < 0 && st.timer === null) this.watch(st);
       op.complete(res, IORING_CQE_F_MORE);
       return;
     }

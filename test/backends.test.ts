@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -217,6 +218,44 @@ for (const kind of KINDS) {
       assert.equal(report.stats.errors, 0);
       assert.equal(report.stats.inFlight, 0);
     });
+  });
+}
+
+for (const kind of KINDS) {
+  test(`${kind}: a sender that sends again from each callback still lets the event loop turn (a timer fires)`, { timeout: 30_000, skip: reason(kind) }, async () => {
+    const rx = dgram.createSocket('udp4');
+    rx.bind(0, '127.0.0.1');
+    await once(rx, 'listening');
+    const tx = await boundUdp('udp4');
+    const zs = adopt(tx, { backend: kind, receive: false });
+    const dest = { address: '127.0.0.1', port: rx.address().port };
+    const buf = Buffer.alloc(1000, 3);
+    let fired = false;
+    setTimeout(() => (fired = true), 1);
+    // Bounded: a backend that never yields would reach the cap with the timer not fired.
+    const cap = 200_000;
+    let sends = 0;
+    await within(new Promise<void>((resolve) => {
+      let inFlight = 0;
+      const cb = (): void => {
+        inFlight--;
+        sends++;
+        if (!fired && sends < cap) {
+          inFlight++;
+          zs.send(buf, dest, cb);
+        } else if (inFlight === 0) {
+          resolve();
+        }
+      };
+      for (let i = 0; i < 64; i++) {
+        inFlight++;
+        zs.send(buf, dest, cb);
+      }
+    }), 20_000, 'the send loop');
+    assert.ok(fired, `the timer fired while the loop sent (${sends} sends)`);
+    await zs.close();
+    await closeDgram(tx);
+    await closeDgram(rx);
   });
 }
 
