@@ -286,7 +286,7 @@ describe('uring-zc bench: short runs', () => {
     assert.equal(f['round'], 1);
     const e = f['error'] as { code: string | null; message: string };
     assert.equal(e.code, 'ENOMEM');
-    assert.match(e.message, /RLIMIT_MEMLOCK is 65536 bytes/, 'the library\'s message, with the limit');
+    assert.match(e.message, /RLIMIT_MEMLOCK/, 'the library\'s message names the limit');
     // The human table (stderr here) says it failed and why, not that the run was too short.
     assert.match(r.stderr, /FAILED tcp-loopback zc 60000 hot \(round 1\): ENOMEM: /);
     assert.doesNotMatch(r.stderr, /measured only/);

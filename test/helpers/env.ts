@@ -1,6 +1,7 @@
 /** Capability gates and small async utilities shared by the test files. */
 import assert from 'node:assert/strict';
 import { after, before, type TestContext } from 'node:test';
+import { memlockShortfallReason, poolMemlockBytes, ringMemlockBytes, zeroCopySendMemlockBytes } from '../../bench/memlock.js';
 import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../../bench/netns.js';
 import { capabilities, Ring, UringZcError } from '../../src/index.js';
 
@@ -13,6 +14,47 @@ export function zeroCopyUnavailableReason(): string | null {
   if (!caps.ioUring || !caps.sendZc) return caps.reason ?? 'io_uring SEND_ZC is not available';
   if (!caps.reportUsage) return 'IORING_SEND_ZC_REPORT_USAGE is not available (Linux 6.2+): zeroCopy cannot be reported';
   return null;
+}
+
+/**
+ * The most locked memory a test holds at once, by what the kernel counts (bench/memlock.ts):
+ * - rings: the SQ entries of each ring open at the same time (the file's ring included; 256 is
+ *   the default);
+ * - zeroCopy: the sizes of the zero-copy sends of ordinary memory in flight at once (copying
+ *   sends count nothing; each size may be given as [count, bytes] for `count` equal sends);
+ * - pools: registered pool bytes (bufferSize x count, summed) at once.
+ * Children of the test count too: the kernel sums every process of the user. A ring closed a
+ * moment ago may still count: the kernel frees it (and its count) from a work queue shortly after
+ * close() or the process's exit.
+ */
+export interface LockedNeed {
+  rings?: readonly number[];
+  zeroCopy?: ReadonlyArray<number | readonly [number, number]>;
+  pools?: readonly number[];
+}
+
+/** The bytes of RLIMIT_MEMLOCK `need` takes. */
+export function lockedBytes(need: LockedNeed): number {
+  let n = 0;
+  for (const e of need.rings ?? []) n += ringMemlockBytes(e);
+  for (const z of need.zeroCopy ?? []) n += typeof z === 'number' ? zeroCopySendMemlockBytes(z) : z[0] * zeroCopySendMemlockBytes(z[1]);
+  for (const p of need.pools ?? []) n += poolMemlockBytes(p, 1);
+  return n;
+}
+
+/**
+ * Why a test that locks `need` cannot run here, or null: computed from RLIMIT_MEMLOCK and
+ * CAP_IPC_LOCK (root is not limited), never learnt from a failed send.
+ */
+export function memlockUnavailableReason(need: LockedNeed): string | null {
+  return memlockShortfallReason(lockedBytes(need), 'the test');
+}
+
+/**
+ * Node test options for a test that needs zero copy (`skipReason`) and `need` locked memory.
+ */
+export function gated(timeout: number, skipReason: string | null, need: LockedNeed): { timeout: number; skip: string | false } {
+  return { timeout, skip: skipReason ?? memlockUnavailableReason(need) ?? false };
 }
 
 /** Lets the event loop run `n` times (I/O callbacks included). */
