@@ -94,11 +94,12 @@ function checkWatch(w: Awaited<ReturnType<typeof sendAndWatch>>, zs: ZeroCopySoc
 
 // 48 of the 64 sends (up to 8000 bytes) are zero copy, all in flight at once.
 test('UDP: each send settles once, after its notification; inFlight counts down to 0', opts(30_000, { zeroCopy: [[48, 8000]] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const rx = await udpReceiver('udp4');
   const sock = await boundUdp('udp4');
   sock.connect(rx.port, '127.0.0.1');
   await new Promise<void>((r) => sock.once('connect', () => r()));
-  const ring = new Ring();
   const zs = ring.adopt(sock);
   try {
     const sizes = Array.from({ length: 64 }, (_, i) => 1 + ((i * 997) % 8000));
@@ -113,10 +114,11 @@ test('UDP: each send settles once, after its notification; inFlight counts down 
 
 // 150 zero-copy sends of up to 256 KiB, all queued at once (their notifications may all wait).
 test('TCP: each send settles once, after its notification; inFlight counts down to 0', opts(30_000, { zeroCopy: [[150, 256 << 10]] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const verifier = new StreamVerifier();
   const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(rx.port);
-  const ring = new Ring();
   const zs = ring.adopt(client);
   try {
     const prng = new Prng(42);
@@ -134,9 +136,10 @@ test('TCP: each send settles once, after its notification; inFlight counts down 
 
 // 2000 zero-copy sends of up to 575 bytes; the ring takes 512 at a time, the rest wait unpinned.
 test('UDP: 2000 sends in flight at once on one socket all settle exactly once', opts(60_000, { zeroCopy: [[512, 575]] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const rx = await udpReceiver('udp4');
   const sock = await boundUdp('udp4');
-  const ring = new Ring();
   const zs = ring.adopt(sock);
   try {
     const n = 2000;
@@ -173,13 +176,14 @@ test('UDP: 2000 sends in flight at once on one socket all settle exactly once', 
 });
 
 test('the Buffer is held until its notification: inFlight > 0 until the promise resolves, bytes intact after GC', opts(90_000, { zeroCopy: [STUCK_SIZE] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   // Collect garbage on demand: a Buffer the library let go of would be freed and its memory reused.
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
   const hashRx = createHash('sha256');
   const rx = await tcpReceiver({ paused: true, onData: (c) => hashRx.update(c) });
   const client = await connectTcp(rx.port);
-  const ring = new Ring();
   const zs = ring.adopt(client);
   try {
     let settled = false;
@@ -224,9 +228,10 @@ test('the Buffer is held until its notification: inFlight > 0 until the promise 
 });
 
 test('a UDP send is in flight from send() until its promise resolves', opts(20_000, { zeroCopy: [30000] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const rx = await udpReceiver('udp4');
   const sock = await boundUdp('udp4');
-  const ring = new Ring();
   const zs = ring.adopt(sock);
   try {
     let settled = false;
@@ -251,13 +256,14 @@ test('a UDP send is in flight from send() until its promise resolves', opts(20_0
 test('TCP and UDP on one ring: notifications out of submission order, per-socket stats right', opts(90_000, {
   zeroCopy: [STUCK_SIZE, 1000, 70000, [16, 1700], [100, 512 << 10], [100, 1400]],
 }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const hashRx = createHash('sha256');
   const hashTx = createHash('sha256');
   const tcpRx = await tcpReceiver({ paused: true, onData: (c) => hashRx.update(c) });
   const udpRx = await udpReceiver('udp4');
   const client = await connectTcp(tcpRx.port);
   const usock = await boundUdp('udp4');
-  const ring = new Ring();
   const tcp = ring.adopt(client);
   const udp = ring.adopt(usock);
   const dest = { address: '127.0.0.1', port: udpRx.port, zeroCopy: true };
@@ -328,12 +334,13 @@ test('TCP and UDP on one ring: notifications out of submission order, per-socket
 /** 500 sends of each kind queued at once on a ring with room for a handful: the rest wait, all settle. */
 // A 4-entry ring instead of the default one; every TCP send (up to 20000 bytes) may wait for its notification.
 test('Ring({ entries: 4 }) with 500 UDP and 500 TCP sends queued at once: all settle (backlog)', gated(60_000, skipReason, { rings: [4], zeroCopy: [[8, 600], [500, 20000]] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring({ entries: 4 });
   const verifier = new StreamVerifier();
   const tcpRx: TcpReceiver = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const udpRx: UdpReceiver = await udpReceiver('udp4');
   const client = await connectTcp(tcpRx.port);
   const usock = await boundUdp('udp4');
-  const ring = new Ring({ entries: 4 });
   const tcp = ring.adopt(client);
   const udp = ring.adopt(usock);
   try {

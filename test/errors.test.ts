@@ -173,12 +173,13 @@ test('AF_UNIX stream socket: the send rejects with EOPNOTSUPP', opts(20_000, { z
 // Its own ring; about 50 good TCP sends of up to 200 000 bytes (zero copy above the threshold)
 // queued between the bad calls; the UDP ones (up to 8000 bytes) copy.
 test('bad arguments throw ERR_URING_ZC_INVALID_ARG synchronously and leave in-flight sends intact', opts(60_000, { rings: [256], zeroCopy: [[50, 200_000]] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const verifier = new StreamVerifier();
   const trx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(trx.port);
   const urx = await udpReceiver('udp4');
   const usock = await boundUdp('udp4');
-  const ring = new Ring();
   const tcp = ring.adopt(client);
   const udp = ring.adopt(usock);
   const dest = { address: '127.0.0.1', port: urx.port };
@@ -325,12 +326,13 @@ test('adopt() of an unbound dgram socket or a connecting net socket: ERR_URING_Z
 
 // One 4 MiB TCP send is in the kernel at a time (the rest wait in the library, unpinned).
 test('ring.close() with sends in the kernel: every send settles, close resolves, later use is ERR_URING_ZC_RING_CLOSED', opts(60_000, { rings: [256], zeroCopy: [4 << 20] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   // A peer that never reads: the sends stay in the kernel.
   const rx = await tcpReceiver({ paused: true });
   const client = await connectTcp(rx.port);
   const urx = await udpReceiver('udp4');
   const usock = await boundUdp('udp4');
-  const ring = new Ring();
   const zs = ring.adopt(client);
   const uz = ring.adopt(usock);
   try {
@@ -377,9 +379,10 @@ test('ring.close() with sends in the kernel: every send settles, close resolves,
 });
 
 test('ring.close() with UDP sends in the kernel and in the backlog: all settle, close resolves', opts(30_000, { rings: [8] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring({ entries: 8 });
   const urx = await udpReceiver('udp4');
   const usock = await boundUdp('udp4');
-  const ring = new Ring({ entries: 8 });
   const uz = ring.adopt(usock);
   try {
     const n = 300;
@@ -409,11 +412,12 @@ test('ring.close() with UDP sends in the kernel and in the backlog: all settle, 
 });
 
 test('a closed ring: sends on its sockets reject ERR_URING_ZC_RING_CLOSED, adopt() throws it', opts(20_000, { rings: [256] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const urx = await udpReceiver('udp4');
   const usock = await boundUdp('udp4');
   const trx = await tcpReceiver();
   const client = await connectTcp(trx.port);
-  const ring = new Ring();
   const uz = ring.adopt(usock);
   const tz = ring.adopt(client);
   try {

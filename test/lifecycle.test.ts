@@ -160,11 +160,12 @@ test('a process with an idle default ring exits by itself', opts(30_000, { rings
 });
 
 test('several rings in one thread work independently; closing one leaves the other working', opts(60_000, { rings: [256, 32] }), async () => {
+  // The rings first: if one cannot be made, no socket is left open to keep the process alive.
+  const r1 = new Ring();
+  const r2 = new Ring({ entries: 32 });
   const urx = await udpReceiver('udp4');
   const trx = await tcpReceiver();
   const dest = { address: '127.0.0.1', port: urx.port };
-  const r1 = new Ring();
-  const r2 = new Ring({ entries: 32 });
   const s1 = await boundUdp('udp4');
   const s2 = await boundUdp('udp4');
   const c1 = await connectTcp(trx.port);
