@@ -280,19 +280,19 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
         const env = envs.get(p.scenario)!;
         const r = await measureRow(env, p, o);
         done++;
-        // A round that stopped on send errors before measuring anything reportable failed: its
+        // A round that stopped on send errors before measuring anything reportable failed too: its
         // short span says nothing about speed, its first error says why (it used to be reported as
         // "measured only 0.03 s; raise --duration").
         const error = 'failure' in r ? r.failure : stoppedOnErrors(r.result);
-        if (error !== null) {
+        if (error !== null || 'failure' in r) {
           failed.add(p.key);
           failures++;
-          failedRows.push({ what, scenario: p.scenario, mode: p.mode, size: p.size, workingSet: p.workingSet, round, error });
-          skipped.push({ what, reason: `failed: ${formatError(error)}` });
-          hooks.note(`FAILED ${what}, round ${round}: ${formatError(error)}`);
+          const e = error ?? { code: null, message: 'unknown failure' };
+          failedRows.push({ what, scenario: p.scenario, mode: p.mode, size: p.size, workingSet: p.workingSet, round, error: e });
+          skipped.push({ what, reason: `failed: ${formatError(e)}` });
+          hooks.note(`FAILED ${what}, round ${round}: ${formatError(e)}`);
           continue;
         }
-        if ('failure' in r) continue; // handled above; this narrows r for TypeScript
         if (r.result.firstError !== null && !firstErrors.has(p.key)) firstErrors.set(p.key, r.result.firstError);
         if (r.result.seconds < MIN_MEASURED_SECONDS) {
           hooks.note(`${what}, round ${round}: measured only ${r.result.seconds.toFixed(3)} s (${r.result.sends} sends, under ${MIN_MEASURED_SECONDS} s); not reported: raise --duration or --max-sends`);
