@@ -13,7 +13,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Ring, UringZcError, adopt, capabilities, type SendResult } from '../src/index.js';
 import { Prng, datagram } from './helpers/data.js';
-import { codeOf, gated, outcome, turns, within, zeroCopyUnavailableReason, throwsCode, type LockedNeed } from './helpers/env.js';
+import { codeOf, gated, outcome, turns, within, zeroCopyUnavailableReason, throwsCode, type LockedNeed, fileDefaultRing } from './helpers/env.js';
 import {
   StreamVerifier,
   boundUdp,
@@ -25,6 +25,7 @@ import {
 } from './helpers/net.js';
 
 const skipReason = zeroCopyUnavailableReason();
+fileDefaultRing(skipReason);
 /**
  * The first adopt() makes the thread's default ring, which stays open for the file; `need` is
  * what a test locks besides it (its own rings, its zero-copy sends in flight).

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type dgram from 'node:dgram';
 import { adopt, DEFAULT_ZERO_COPY_THRESHOLD, Ring, type SendOptions, type SendResult, type ZeroCopySocket } from '../src/index.js';
-import { codeOf, gated, zeroCopyUnavailableReason, throwsCode, fileRing, withSink, type LockedNeed } from './helpers/env.js';
+import { codeOf, gated, zeroCopyUnavailableReason, throwsCode, fileRing, withSink, type LockedNeed, fileDefaultRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 import { collectChild, lastJson } from './helpers/pool-helpers.js';
 
@@ -23,6 +23,7 @@ const skipReason = zeroCopyUnavailableReason();
 const opts = (timeout: number, need: LockedNeed = {}) => gated(timeout, skipReason, { ...need, rings: [256, 256, ...(need.rings ?? [])] });
 
 const ring = fileRing(skipReason);
+fileDefaultRing(skipReason);
 
 
 /** A UDP sender adopted with `options` and a bound peer that reads and drops what it gets. */

@@ -10,10 +10,11 @@ import type dgram from 'node:dgram';
 import { adopt, Ring, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { collectChild } from './helpers/pool-helpers.js';
 import { datagram } from './helpers/data.js';
-import { gated, zeroCopyUnavailableReason, withSink, type LockedNeed } from './helpers/env.js';
+import { gated, zeroCopyUnavailableReason, withSink, type LockedNeed, fileDefaultRing } from './helpers/env.js';
 import { boundUdp, closeDgram, udpReceiver, type UdpReceiver } from './helpers/net.js';
 
 const skipReason = zeroCopyUnavailableReason();
+fileDefaultRing(skipReason);
 /** `need`: what a test locks besides the thread's default ring (the first adopt() makes it). */
 const opts = (timeout: number, need: LockedNeed = {}) => gated(timeout, skipReason, { ...need, rings: [256, ...(need.rings ?? [])] });
 
