@@ -23,7 +23,7 @@ const skipReason = zeroCopyUnavailableReason();
 const opts = (timeout: number, need: LockedNeed = {}) => gated(timeout, skipReason, { ...need, rings: [256, 256, ...(need.rings ?? [])] });
 
 const ring = fileRing(skipReason);
-fileDefaultRing(skipReason);
+fileDefaultRing(skipReason, [256]);
 
 
 /** A UDP sender adopted with `options` and a bound peer that reads and drops what it gets. */

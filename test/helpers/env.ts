@@ -133,13 +133,14 @@ export function fileRing(skipReason: string | null): () => Ring {
 
 /**
  * Makes this thread's default ring (the one adopt() uses) before the file's tests, unless they
- * skip for `skipReason` or one ring does not fit in RLIMIT_MEMLOCK. A ring the kernel refuses
- * then fails this hook, not the first adopt() inside a test whose sockets are already open
+ * skip for `skipReason` or it does not fit in RLIMIT_MEMLOCK next to the file's other rings
+ * (`alsoOpen`: a fileRing() is [256]; the tests that need it skip then). A ring the kernel
+ * refuses fails this hook, not the first adopt() inside a test whose sockets are already open
  * (open sockets keep the file's process alive until the runner's 120 s timeout).
  */
-export function fileDefaultRing(skipReason: string | null): void {
+export function fileDefaultRing(skipReason: string | null, alsoOpen: readonly number[] = []): void {
   before(() => {
-    if (skipReason === null && memlockUnavailableReason({ rings: [256] }) === null) defaultRing();
+    if (skipReason === null && memlockUnavailableReason({ rings: [256, ...alsoOpen] }) === null) defaultRing();
   });
 }
 
