@@ -18,6 +18,12 @@
       "type": "executable",
       "sources": ["bench/ref/sender.c"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "uzc_no_uring",
+      "type": "executable",
+      "sources": ["src/native/no-uring.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra"]
     }
   ]
 }

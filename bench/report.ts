@@ -1,6 +1,6 @@
 /** The human tables of `uring-zc bench`: one line per row, the headline ratios, the --sweep table. */
 import { formatSize } from './args.js';
-import type { Report, Row, Sweep } from './run.js';
+import { formatError, type Report, type Row, type Sweep } from './run.js';
 
 const COLUMNS = ['scenario', 'mode', 'size', 'ws', 'GB/s median [min–max]', 'M sends/s', 'CPU s/GB', 'copied', 'vs node', 'vs c-ref', 'vs c-ref-pool', 'vs c-msgzc'] as const;
 /** Text columns (left-aligned); the rest are numbers (right-aligned). */
@@ -92,7 +92,11 @@ export function formatTable(report: Report): string {
   for (const r of report.rows) {
     if (r.errors > 0) lines.push(`note: ${r.scenario} ${r.mode} ${formatSize(r.size)} ${r.workingSet}: ${r.errors} send errors (first: ${r.firstError ?? 'unknown'})`);
   }
-  for (const s of report.skipped) lines.push(`skipped ${s.what}: ${s.reason}`);
+  // A failed row: its error, not a line of the table (it measured nothing to report).
+  const failed = report.failed ?? [];
+  for (const f of failed) lines.push(`FAILED ${f.what} (round ${f.round}): ${formatError(f.error)}`);
+  const failedWhat = new Set(failed.map((f) => f.what));
+  for (const s of report.skipped) if (!failedWhat.has(s.what)) lines.push(`skipped ${s.what}: ${s.reason}`);
   const notes = [
     'GB/s = 10^9 payload bytes/s, median of the rounds',
     'CPU s/GB = sender CPU seconds per GB',

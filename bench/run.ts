@@ -11,6 +11,7 @@ import { capabilities } from '../src/index.js';
 import {
   formatSize, gsoSegmentOf, isCMode, isSocketCMode, isSyscallMode, MIN_MEASURED_SECONDS, SWEEP_MODES, type BenchOptions, type Mode, type ScenarioName, type WorkingSet,
 } from './args.js';
+import { hasCapIpcLock } from './memlock.js';
 import { netnsUnavailableReason } from './netns.js';
 import { finish, killAll } from './procs.js';
 import { scenarios, type ScenarioEnv } from './scenarios/index.js';
@@ -65,6 +66,28 @@ export interface Skipped {
   reason: string;
 }
 
+/** An error as reported: its stable code where there is one (an errno name, ERR_URING_ZC_*). */
+export interface ReportedError {
+  code: string | null;
+  message: string;
+}
+
+/**
+ * A row whose run failed: its worker (or the C sender) exited with an error, timed out, or
+ * stopped on send errors before it measured anything reportable (every send refused with
+ * ENOMEM, say). Its later rounds are not run. It is listed in `skipped` too (as "failed: ...").
+ */
+export interface Failed {
+  what: string;
+  scenario: ScenarioName;
+  mode: Mode;
+  size: number;
+  workingSet: WorkingSet;
+  /** The round (1-based) that failed. */
+  round: number;
+  error: ReportedError;
+}
+
 /** One size of the --sweep: the winner among copy, zc and zc-pool per working set. */
 export interface SweepEntry {
   size: number;
@@ -95,6 +118,8 @@ export interface Report {
   options: Record<string, unknown>;
   rows: Row[];
   skipped: Skipped[];
+  /** Rows whose run failed, with the error. */
+  failed: Failed[];
   /** --sweep only; null otherwise. */
   sweep: Sweep | null;
 }
@@ -171,11 +196,12 @@ function rowUnavailableReason(p: PlannedRow, tcp: boolean, o: BenchOptions): str
   if (registersMemory(p.mode, o)) {
     const bytes = p.workingSet === 'hot' ? p.size : o.workingSetSize;
     if (p.mode === 'zc-pool' && bytes > MAX_POOL_BYTES) return `a registered pool holds at most 1 GiB; --working-set-size is ${bytes} bytes`;
-    // Root (CAP_IPC_LOCK) registers without RLIMIT_MEMLOCK accounting; others need the room.
+    // A process with CAP_IPC_LOCK (root, usually) registers without RLIMIT_MEMLOCK accounting;
+    // others need the room. The capability, not the uid: root without it (a container,
+    // setpriv --bounding-set=-ipc_lock) is limited like anyone.
     const limit = capabilities().memlockLimit;
-    const root = typeof process.getuid === 'function' && process.getuid() === 0;
-    if (!root && Number.isFinite(limit) && limit < bytes + 65536) {
-      return `registering ${bytes} bytes needs RLIMIT_MEMLOCK above that (it is ${limit} bytes: ulimit -l, or run as root)`;
+    if (!hasCapIpcLock() && Number.isFinite(limit) && limit < bytes + 65536) {
+      return `registering ${bytes} bytes needs RLIMIT_MEMLOCK above that (it is ${limit} bytes without CAP_IPC_LOCK: ulimit -l, or run as root)`;
     }
   }
   return null;
@@ -183,6 +209,7 @@ function rowUnavailableReason(p: PlannedRow, tcp: boolean, o: BenchOptions): str
 
 export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: Report; failures: number }> {
   const skipped: Skipped[] = [];
+  const failedRows: Failed[] = [];
   const skip = (what: string, reason: string): void => {
     skipped.push({ what, reason });
     hooks.note(`skipped ${what}: ${reason}`);
@@ -259,10 +286,17 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
         const env = envs.get(p.scenario)!;
         const r = await measureRow(env, p, o);
         done++;
-        if ('failure' in r) {
+        // A round that stopped on send errors before measuring anything reportable failed too: its
+        // short span says nothing about speed, its first error says why (it used to be reported as
+        // "measured only 0.03 s; raise --duration").
+        const error = 'failure' in r ? r.failure : stoppedOnErrors(r.result);
+        if (error !== null || 'failure' in r) {
           failed.add(p.key);
           failures++;
-          skip(what, `failed: ${r.failure}`);
+          const e = error ?? { code: null, message: 'unknown failure' };
+          failedRows.push({ what, scenario: p.scenario, mode: p.mode, size: p.size, workingSet: p.workingSet, round, error: e });
+          skipped.push({ what, reason: `failed: ${formatError(e)}` });
+          hooks.note(`FAILED ${what}, round ${round}: ${formatError(e)}`);
           continue;
         }
         if (r.result.firstError !== null && !firstErrors.has(p.key)) firstErrors.set(p.key, r.result.firstError);
@@ -311,6 +345,7 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
         },
         rows,
         skipped,
+        failed: failedRows,
         sweep: o.sweep ? makeSweep(rows, o) : null,
       },
       failures,
@@ -324,7 +359,7 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
 }
 
 /** Runs one row once: the worker (or the C sender for the c-* rows) where the scenario sends from. */
-async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Promise<{ result: WorkerResult } | { failure: string }> {
+async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Promise<{ result: WorkerResult } | { failure: ReportedError }> {
   const wa: WorkerArgs = {
     mode: p.mode,
     size: p.size,
@@ -355,17 +390,43 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
   const f = await finish(env.spawnSender(argv), timeoutMs);
   const why = f.timedOut ? `no result within ${timeoutMs} ms (killed)` : f.code !== 0 ? `exit status ${String(f.code ?? f.signal)}` : '';
   const line = f.stdout.trim().split('\n').pop() ?? '';
-  if (why !== '') return { failure: `${why}${f.stderr.trim() ? `: ${lastLines(f.stderr)}` : ''}` };
+  if (why !== '') {
+    const said = f.stderr.trim() ? lastLines(f.stderr) : '';
+    return { failure: { code: codeIn(said), message: said === '' ? why : `${why}: ${said}` } };
+  }
   let parsed: WorkerResult;
   try {
     parsed = JSON.parse(line) as WorkerResult;
   } catch {
-    return { failure: `unreadable output ${JSON.stringify(line.slice(0, 200))}` };
+    return { failure: { code: null, message: `unreadable output ${JSON.stringify(line.slice(0, 200))}` } };
   }
   if (typeof parsed.seconds !== 'number' || typeof parsed.bytes !== 'number') {
-    return { failure: `output without seconds/bytes: ${line.slice(0, 200)}` };
+    return { failure: { code: null, message: `output without seconds/bytes: ${line.slice(0, 200)}` } };
   }
   return { result: { ...parsed, mode: p.mode, scenario: p.scenario, workingSet: p.workingSet } };
+}
+
+/** "CODE: message", or the message alone when there is no code. */
+export function formatError(e: ReportedError): string {
+  return e.code === null || e.message.startsWith(e.code) ? e.message : `${e.code}: ${e.message}`;
+}
+
+/** The first stable error code in `text`: ERR_URING_ZC_*, other ERR_*, or an errno name. */
+function codeIn(text: string): string | null {
+  return /\b(ERR_[A-Z0-9_]+)\b/.exec(text)?.[1] ?? /\b(E[A-Z0-9]{2,})\b/.exec(text)?.[1] ?? null;
+}
+
+/**
+ * The error of a round that stopped on send errors before it measured a reportable span (no
+ * send succeeded, or under MIN_MEASURED_SECONDS), or null for any other round. The worker's
+ * firstError is "CODE: message", the C sender's an errno name alone.
+ */
+function stoppedOnErrors(r: WorkerResult): ReportedError | null {
+  if (r.errors === 0 || (r.sends > 0 && r.seconds >= MIN_MEASURED_SECONDS)) return null;
+  const first = r.firstError ?? 'unknown error';
+  const m = /^([A-Z][A-Z0-9_]*): ([\s\S]*)$/.exec(first);
+  const code = m?.[1] ?? (/^E[A-Z0-9]+$/.test(first) ? first : codeIn(first));
+  return { code, message: `${r.errors} send${r.errors === 1 ? '' : 's'} failed, ${r.sends} succeeded in ${r.seconds.toFixed(3)} s; the first: ${m?.[2] ?? first}` };
 }
 
 /** What a failed child said: its first error line (not the stack's tail), else its last lines. */

@@ -669,7 +669,10 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     const result = await runWorker(parseWorkerArgs(process.argv.slice(2)));
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
+    // "worker: CODE: message": the orchestrator reports the code of a failed row.
+    const err = e as { code?: unknown; message?: unknown };
+    const text = String(err.message ?? e);
+    process.stderr.write(`${text.startsWith('worker:') ? '' : 'worker: '}${typeof err.code === 'string' ? `${err.code}: ` : ''}${text}\n`);
     process.exitCode = 2;
   }
 }

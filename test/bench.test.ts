@@ -6,13 +6,16 @@
  * No timing or throughput is asserted.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { parseBenchOptions } from '../bench/args.js';
+import { hasCapIpcLock, memlockShortfallReason, poolMemlockBytes, ringMemlockBytes, zeroCopySendMemlockBytes } from '../bench/memlock.js';
 import { netnsUnavailableReason } from '../bench/netns.js';
 import { formatSweep } from '../bench/report.js';
 import { makeSweep, type Row } from '../bench/run.js';
+import { capabilities } from '../src/index.js';
+import { zeroCopyUnavailableReason } from './helpers/env.js';
 
 const CLI = fileURLToPath(new URL('../bench/cli.js', import.meta.url));
 
@@ -24,10 +27,11 @@ interface CliRun {
   pid: number;
 }
 
-/** Runs the CLI to completion (killed after `timeoutMs`). */
-function cli(args: readonly string[], timeoutMs = 40_000): Promise<CliRun> {
+/** Runs the CLI to completion (killed after `timeoutMs`), after the command `prefix` if any. */
+function cli(args: readonly string[], timeoutMs = 40_000, prefix: readonly string[] = []): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [...prefix, process.execPath, CLI, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -52,10 +56,19 @@ function namespacesOf(pid: number): string[] {
 }
 
 const netnsReason = netnsUnavailableReason();
-const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool', 'c-msgzc', 'c-sendto'];
+/** Why the uring-zc rows cannot run here (io_uring blocked, no SEND_ZC), or null. */
+const zcReason = zeroCopyUnavailableReason();
+/** Locked memory a row with `qd` zero-copy sends of `size` bytes in flight needs (its own process). */
+const zcRowMemlock = (size: number, qd = 64): number => ringMemlockBytes() + qd * zeroCopySendMemlockBytes(size);
+const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'msg-zc', 'sync-copy', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool', 'c-msgzc', 'c-sendto'];
 
 /** Checks every documented field of a `--json` report and returns it. */
-function checkReport(text: string): { rows: Array<Record<string, unknown>>; skipped: Array<Record<string, unknown>>; sweep: Record<string, unknown> | null } {
+function checkReport(text: string): {
+  rows: Array<Record<string, unknown>>;
+  skipped: Array<Record<string, unknown>>;
+  failed: Array<Record<string, unknown>>;
+  sweep: Record<string, unknown> | null;
+} {
   const r = JSON.parse(text) as Record<string, unknown>;
   assert.equal(r['version'], 1);
   const machine = r['machine'] as Record<string, unknown>;
@@ -105,7 +118,41 @@ function checkReport(text: string): { rows: Array<Record<string, unknown>>; skip
     assert.equal(typeof s['what'], 'string');
     assert.equal(typeof s['reason'], 'string');
   }
-  return { rows, skipped, sweep: r['sweep'] as Record<string, unknown> | null };
+  assert.ok(Array.isArray(r['failed']), 'failed is an array');
+  const failed = r['failed'] as Array<Record<string, unknown>>;
+  for (const f of failed) {
+    for (const k of ['what', 'scenario', 'mode', 'workingSet']) assert.equal(typeof f[k], 'string', `failed[].${k}`);
+    assert.ok(Number.isInteger(f['size']) && Number.isInteger(f['round']) && (f['round'] as number) >= 1);
+    const e = f['error'] as Record<string, unknown>;
+    assert.ok(e['code'] === null || typeof e['code'] === 'string', 'failed[].error.code is a string or null');
+    assert.equal(typeof e['message'], 'string');
+    // A failed row is listed as not reported too, and is not among the rows.
+    assert.ok(skipped.some((s) => s['what'] === f['what'] && /^failed: /.test(s['reason'] as string)), `${String(f['what'])} in skipped`);
+    assert.ok(!rows.some((x) => `${String(x['scenario'])} ${String(x['mode'])}` === `${String(f['scenario'])} ${String(f['mode'])}` && x['size'] === f['size'] && x['workingSet'] === f['workingSet']));
+  }
+  return { rows, skipped, failed, sweep: r['sweep'] as Record<string, unknown> | null };
+}
+
+/**
+ * How to run the CLI with 64 KiB of RLIMIT_MEMLOCK that counts: prlimit lowers the limit, and a
+ * process with CAP_IPC_LOCK (root) first drops it with setpriv (bounding and inheritable sets:
+ * root keeps its uid and can read this checkout wherever it is).
+ */
+function failingRowPrefix(): string[] {
+  // 16 KiB: the worker's ring (9 pages) does not fit, so the row fails with ENOMEM. (A zero-copy
+  // send over the limit does not fail any more: it is resent by copying.)
+  const limit = ['prlimit', '--memlock=16384:16384'];
+  return hasCapIpcLock() ? ['setpriv', '--bounding-set=-ipc_lock', '--inh-caps=-ipc_lock', ...limit] : limit;
+}
+
+function failingRowUnavailableReason(): string | null {
+  if (zcReason !== null) return zcReason;
+  if (spawnSync('prlimit', ['--version'], { stdio: 'ignore' }).status !== 0) return 'prlimit (util-linux) is not installed';
+  if (hasCapIpcLock()) {
+    if (process.getuid?.() !== 0) return 'has CAP_IPC_LOCK but is not root: cannot drop it with setpriv to make locked memory count';
+    if (spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status !== 0) return 'setpriv (util-linux) is not installed';
+  }
+  return null;
 }
 
 describe('uring-zc bench: command line', () => {
@@ -195,7 +242,10 @@ describe('uring-zc bench: options and the sweep summary', () => {
 });
 
 describe('uring-zc bench: short runs', () => {
-  test('tcp-loopback --quick --json completes with rows in the documented shape', { timeout: 40_000 }, async () => {
+  test('tcp-loopback --quick --json completes with rows in the documented shape', {
+    timeout: 40_000,
+    skip: zcReason ?? memlockShortfallReason(zcRowMemlock(16384), 'a zc row of 64 16 KiB sends in flight') ?? false,
+  }, async () => {
     const r = await cli(['bench', '--scenario', 'tcp-loopback', '--sizes', '16k', '--modes', 'node,copy,zc,c-ref', '--quick', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const { rows } = checkReport(r.stdout);
@@ -228,7 +278,49 @@ describe('uring-zc bench: short runs', () => {
     assert.match(r.stderr, /c-msgzc vs node: 256k hot \d/);
   });
 
-  test('tcp-loopback zc-pool and sendv, hot and cold, complete in the documented shape', { timeout: 40_000 }, async () => {
+  test('without io_uring (seccomp, sysctl) the node row runs and every uring-zc and C mode is skipped with the reason', {
+    timeout: 40_000,
+    skip: zcReason === null ? 'io_uring zero-copy send works here (run the suite under build/Release/uzc_no_uring to test this)' : false,
+  }, async () => {
+    const r = await cli(['bench', '--scenario', 'tcp-loopback', '--sizes', '16k', '--modes', 'node,copy,zc,zc-pool,c-ref', '--quick', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const { rows, skipped, failed } = checkReport(r.stdout);
+    assert.deepEqual(rows.map((x) => x['mode']), ['node']);
+    assert.deepEqual(failed, []);
+    const why = capabilities().reason!;
+    for (const m of ['copy', 'zc', 'zc-pool', 'c-ref']) {
+      const s = skipped.find((x) => x['what'] === `mode ${m}`);
+      assert.ok(s !== undefined, `mode ${m} is listed as skipped`);
+      assert.ok((s['reason'] as string).includes(why), `mode ${m}: the reason says why io_uring is unavailable: ${String(s['reason'])}`);
+    }
+    assert.match(r.stderr, /skipped mode zc: io_uring zero-copy send is not available/);
+  });
+
+  test('a row whose worker fails (ENOMEM: no ring fits 16 KiB of RLIMIT_MEMLOCK without CAP_IPC_LOCK) is reported FAILED with the code and message', {
+    timeout: 40_000,
+    skip: failingRowUnavailableReason() ?? false,
+  }, async () => {
+    // The node row shows the run goes on around the failed one.
+    const r = await cli(['bench', '--scenario', 'tcp-loopback', '--sizes', '60000', '--modes', 'node,zc', '--quick', '--json'], 40_000, failingRowPrefix());
+    assert.equal(r.code, 1, `a failed row makes the run fail: ${r.stderr}`);
+    const { rows, failed } = checkReport(r.stdout);
+    assert.deepEqual(rows.map((x) => x['mode']), ['node']);
+    assert.equal(failed.length, 1, JSON.stringify(failed));
+    const f = failed[0]!;
+    assert.equal(f['what'], 'tcp-loopback zc 60000 hot');
+    assert.equal(f['round'], 1);
+    const e = f['error'] as { code: string | null; message: string };
+    assert.equal(e.code, 'ENOMEM');
+    assert.match(e.message, /RLIMIT_MEMLOCK/, 'the library\'s message names the limit');
+    // The human table (stderr here) says it failed and why, not that the run was too short.
+    assert.match(r.stderr, /FAILED tcp-loopback zc 60000 hot \(round 1\): ENOMEM: /);
+    assert.doesNotMatch(r.stderr, /measured only/);
+  });
+
+  test('tcp-loopback zc-pool and sendv, hot and cold, complete in the documented shape', {
+    timeout: 40_000,
+    skip: zcReason ?? memlockShortfallReason(Math.max(ringMemlockBytes() + poolMemlockBytes(4 << 20, 1), zcRowMemlock(16384 + 4096)), 'a 4 MiB pool row') ?? false,
+  }, async () => {
     // A 4 MiB cold region fits the usual 8 MiB RLIMIT_MEMLOCK, so this runs without root too.
     const r = await cli(['bench', '--scenario', 'tcp-loopback', '--sizes', '16k', '--modes', 'zc-pool,sendv,gso', '--working-set', 'both',
       '--working-set-size', '4m', '--quick', '--json']);
@@ -242,7 +334,7 @@ describe('uring-zc bench: short runs', () => {
 
   test('udp-sink and tcp-veth --quick --json run every mode and remove their namespaces', {
     timeout: 90_000,
-    skip: netnsReason ?? false,
+    skip: netnsReason ?? zcReason ?? false,
   }, async () => {
     const r = await cli(['bench', '--scenario', 'udp-sink,tcp-veth', '--sizes', '16k', '--modes', MODES.join(','), '--quick', '--json'], 80_000);
     assert.equal(r.code, 0, r.stderr);
@@ -275,7 +367,7 @@ describe('uring-zc bench: short runs', () => {
 
   test('the default cold rows: udp-sink zc-pool and c-ref-pool walk a 256 MiB working set', {
     timeout: 60_000,
-    skip: netnsReason ?? false,
+    skip: netnsReason ?? zcReason ?? memlockShortfallReason(ringMemlockBytes() + poolMemlockBytes(256 << 20, 1), 'a 256 MiB pool row') ?? false,
   }, async () => {
     const r = await cli(['bench', '--sizes', '60000', '--cold-sizes', '60000', '--modes', 'node,zc-pool,c-ref-pool', '--quick', '--json'], 50_000);
     assert.equal(r.code, 0, r.stderr);

@@ -10,7 +10,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Ring, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { Prng, datagram } from './helpers/data.js';
-import { turns, within, zeroCopyUnavailableReason } from './helpers/env.js';
+import { gated, turns, within, zeroCopyUnavailableReason, type LockedNeed } from './helpers/env.js';
 import {
   StreamVerifier,
   boundUdp,
@@ -24,7 +24,8 @@ import {
 } from './helpers/net.js';
 
 const skipReason = zeroCopyUnavailableReason();
-const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
+/** Each test makes its own default Ring; `need` is what it locks on top (see LockedNeed). */
+const opts = (timeout: number, need: LockedNeed) => gated(timeout, skipReason, { ...need, rings: [256, ...(need.rings ?? [])] });
 
 /**
  * More than the loopback TCP path can hold for a peer that does not read (net.ipv4.tcp_wmem max
@@ -91,12 +92,14 @@ function checkWatch(w: Awaited<ReturnType<typeof sendAndWatch>>, zs: ZeroCopySoc
   assert.equal(st.bytes, sizes.reduce((a, b) => a + b, 0));
 }
 
-test('UDP: each send settles once, after its notification; inFlight counts down to 0', opts(30_000), async () => {
+// 48 of the 64 sends (up to 8000 bytes) are zero copy, all in flight at once.
+test('UDP: each send settles once, after its notification; inFlight counts down to 0', opts(30_000, { zeroCopy: [[48, 8000]] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const rx = await udpReceiver('udp4');
   const sock = await boundUdp('udp4');
   sock.connect(rx.port, '127.0.0.1');
   await new Promise<void>((r) => sock.once('connect', () => r()));
-  const ring = new Ring();
   const zs = ring.adopt(sock);
   try {
     const sizes = Array.from({ length: 64 }, (_, i) => 1 + ((i * 997) % 8000));
@@ -109,11 +112,13 @@ test('UDP: each send settles once, after its notification; inFlight counts down 
   }
 });
 
-test('TCP: each send settles once, after its notification; inFlight counts down to 0', opts(30_000), async () => {
+// 150 zero-copy sends of up to 256 KiB, all queued at once (their notifications may all wait).
+test('TCP: each send settles once, after its notification; inFlight counts down to 0', opts(30_000, { zeroCopy: [[150, 256 << 10]] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const verifier = new StreamVerifier();
   const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(rx.port);
-  const ring = new Ring();
   const zs = ring.adopt(client);
   try {
     const prng = new Prng(42);
@@ -129,10 +134,12 @@ test('TCP: each send settles once, after its notification; inFlight counts down 
   }
 });
 
-test('UDP: 2000 sends in flight at once on one socket all settle exactly once', opts(60_000), async () => {
+// 2000 zero-copy sends of up to 575 bytes; the ring takes 512 at a time, the rest wait unpinned.
+test('UDP: 2000 sends in flight at once on one socket all settle exactly once', opts(60_000, { zeroCopy: [[512, 575]] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const rx = await udpReceiver('udp4');
   const sock = await boundUdp('udp4');
-  const ring = new Ring();
   const zs = ring.adopt(sock);
   try {
     const n = 2000;
@@ -168,14 +175,15 @@ test('UDP: 2000 sends in flight at once on one socket all settle exactly once', 
   }
 });
 
-test('the Buffer is held until its notification: inFlight > 0 until the promise resolves, bytes intact after GC', opts(90_000), async () => {
+test('the Buffer is held until its notification: inFlight > 0 until the promise resolves, bytes intact after GC', opts(90_000, { zeroCopy: [STUCK_SIZE] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   // Collect garbage on demand: a Buffer the library let go of would be freed and its memory reused.
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
   const hashRx = createHash('sha256');
   const rx = await tcpReceiver({ paused: true, onData: (c) => hashRx.update(c) });
   const client = await connectTcp(rx.port);
-  const ring = new Ring();
   const zs = ring.adopt(client);
   try {
     let settled = false;
@@ -219,10 +227,11 @@ test('the Buffer is held until its notification: inFlight > 0 until the promise 
   }
 });
 
-test('a UDP send is in flight from send() until its promise resolves', opts(20_000), async () => {
+test('a UDP send is in flight from send() until its promise resolves', opts(20_000, { zeroCopy: [30000] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const rx = await udpReceiver('udp4');
   const sock = await boundUdp('udp4');
-  const ring = new Ring();
   const zs = ring.adopt(sock);
   try {
     let settled = false;
@@ -243,14 +252,18 @@ test('a UDP send is in flight from send() until its promise resolves', opts(20_0
   }
 });
 
-test('TCP and UDP on one ring: notifications out of submission order, per-socket stats right', opts(90_000), async () => {
+// The stuck send, then up to 100 TCP sends of up to 512 KiB and UDP datagrams, all at once.
+test('TCP and UDP on one ring: notifications out of submission order, per-socket stats right', opts(90_000, {
+  zeroCopy: [STUCK_SIZE, 1000, 70000, [16, 1700], [100, 512 << 10], [100, 1400]],
+}), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring();
   const hashRx = createHash('sha256');
   const hashTx = createHash('sha256');
   const tcpRx = await tcpReceiver({ paused: true, onData: (c) => hashRx.update(c) });
   const udpRx = await udpReceiver('udp4');
   const client = await connectTcp(tcpRx.port);
   const usock = await boundUdp('udp4');
-  const ring = new Ring();
   const tcp = ring.adopt(client);
   const udp = ring.adopt(usock);
   const dest = { address: '127.0.0.1', port: udpRx.port, zeroCopy: true };
@@ -321,13 +334,15 @@ test('TCP and UDP on one ring: notifications out of submission order, per-socket
 });
 
 /** 500 sends of each kind queued at once on a ring with room for a handful: the rest wait, all settle. */
-test('Ring({ entries: 4 }) with 500 UDP and 500 TCP sends queued at once: all settle (backlog)', opts(60_000), async () => {
+// A 4-entry ring instead of the default one; every TCP send (up to 20000 bytes) may wait for its notification.
+test('Ring({ entries: 4 }) with 500 UDP and 500 TCP sends queued at once: all settle (backlog)', gated(60_000, skipReason, { rings: [4], zeroCopy: [[8, 600], [500, 20000]] }), async () => {
+  // The ring first: if it cannot be made, no socket is left open to keep the process alive.
+  const ring = new Ring({ entries: 4 });
   const verifier = new StreamVerifier();
   const tcpRx: TcpReceiver = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const udpRx: UdpReceiver = await udpReceiver('udp4');
   const client = await connectTcp(tcpRx.port);
   const usock = await boundUdp('udp4');
-  const ring = new Ring({ entries: 4 });
   const tcp = ring.adopt(client);
   const udp = ring.adopt(usock);
   try {

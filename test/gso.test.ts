@@ -8,17 +8,18 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { capabilities, type SendResult } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink } from './helpers/env.js';
+import { codeOf, gated, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink, type LockedNeed } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
 
 const skipReason = sendmsgZcUnavailableReason();
-const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
+/** `need`: what a test locks besides the file's ring. */
+const opts = (timeout: number, need: LockedNeed = {}) => gated(timeout, skipReason, { ...need, rings: [256, ...(need.rings ?? [])] });
 
 const ring = fileRing(skipReason);
 
 
-test('loopback: a GSO send arrives as exactly ⌈len / segmentSize⌉ datagrams with the buffer\'s bytes, in order', opts(30_000), async () => {
+test('loopback: a GSO send arrives as exactly ⌈len / segmentSize⌉ datagrams with the buffer\'s bytes, in order', opts(30_000, { pools: [2 * 32768], zeroCopy: [65000] }), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
   const zs = ring().adopt(sock);
@@ -151,7 +152,7 @@ test('in the IFB sink namespace GSO sends report zeroCopy: true (plain buffers, 
   });
 });
 
-test('a GSO send with more segments than the kernel allows rejects with its errno and the socket keeps working', opts(10_000), async () => {
+test('a GSO send with more segments than the kernel allows rejects with its errno and the socket keeps working', opts(10_000, { zeroCopy: [65000] }), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
   const zs = ring().adopt(sock);

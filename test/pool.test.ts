@@ -11,12 +11,13 @@ import type net from 'node:net';
 import { Ring, type BufferPool, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { createVethPair, leftoverNamespaces, netnsUnavailableReason, type VethPair } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, turns, poolUnavailableReason, throwsCode, fileRing } from './helpers/env.js';
+import { codeOf, gated, turns, poolUnavailableReason, throwsCode, fileRing, type LockedNeed } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver, type TcpReceiver } from './helpers/net.js';
 import { BlockVerifier, collectChild, firstJsonLine, lastJson, plan, sendFromPool, type PoolRunReport } from './helpers/pool-helpers.js';
 
 const skipReason = poolUnavailableReason();
-const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
+/** `need`: what a test locks besides the file's ring (its pools above all). */
+const opts = (timeout: number, need: LockedNeed = {}) => gated(timeout, skipReason, { ...need, rings: [256, ...(need.rings ?? [])] });
 
 const ring = fileRing(skipReason);
 
@@ -72,7 +73,7 @@ function checkRunReport(report: PoolRunReport, blocks: number, count: number): v
   assert.ok(report.waits > 0, 'acquireAsync() had to wait for buffers to come back');
 }
 
-test('recycling under load: 64 MiB from a 32 x 64 KiB pool over TCP loopback, each buffer refilled on return, every byte verified in order', opts(60_000), async () => {
+test('recycling under load: 64 MiB from a 32 x 64 KiB pool over TCP loopback, each buffer refilled on return, every byte verified in order', opts(60_000, { pools: [32 * 65536] }), async () => {
   const seed = 0x900d;
   const bufferSize = 64 << 10;
   const count = 32;
@@ -113,7 +114,7 @@ after(() => {
   pair = undefined;
 });
 
-test('recycling under load over a veth pair: a sender in namespace a sends 64 MiB from a pool to a verifying receiver in namespace b', opts(60_000), async (t) => {
+test('recycling under load over a veth pair: a sender in namespace a sends 64 MiB from a pool to a verifying receiver in namespace b', opts(60_000, { rings: [256], pools: [32 * 65536] }), async (t) => {
   const nsReason = netnsUnavailableReason();
   if (nsReason !== null) {
     t.skip(nsReason);
@@ -158,7 +159,7 @@ test('recycling under load over a veth pair: a sender in namespace a sends 64 Mi
   assert.deepEqual(leftoverNamespaces(), []);
 });
 
-test('a sent pool buffer is out of the pool until its send settles, after its notification (UDP)', opts(20_000), async () => {
+test('a sent pool buffer is out of the pool until its send settles, after its notification (UDP)', opts(20_000, { pools: [2 * 4096] }), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
   const zs = ring().adopt(sock);
@@ -191,7 +192,7 @@ test('a sent pool buffer is out of the pool until its send settles, after its no
   }
 });
 
-test('while every pool buffer is in flight, acquire() returns null and acquireAsync() waits until a send settles (TCP, paused peer)', opts(30_000), async () => {
+test('while every pool buffer is in flight, acquire() returns null and acquireAsync() waits until a send settles (TCP, paused peer)', opts(30_000, { pools: [4 * 65536] }), async () => {
   const peer = await pausedPeer(ring());
   const pool = ring().createBufferPool({ bufferSize: 65536, count: 4 });
   try {
@@ -234,7 +235,7 @@ test('while every pool buffer is in flight, acquire() returns null and acquireAs
   }
 });
 
-test('several pools on one ring: each registers its own region, sends from all are fixed, and a closed pool\'s slot is reused', opts(30_000), async () => {
+test('several pools on one ring: each registers its own region, sends from all are fixed, and a closed pool\'s slot is reused', opts(30_000, { pools: [8 * 4096, 4 * 65536, 2 << 20, 4 * 16384] }), async () => {
   const verifier = new StreamVerifier();
   const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(rx.port);
@@ -296,7 +297,7 @@ test('several pools on one ring: each registers its own region, sends from all a
   }
 });
 
-test('a pool buffer sent on a socket of another ring goes unregistered and still returns to its pool at the notification', opts(20_000), async () => {
+test('a pool buffer sent on a socket of another ring goes unregistered and still returns to its pool at the notification', opts(20_000, { rings: [256], pools: [2 * 65536], zeroCopy: [[2, 65536]] }), async () => {
   const other = new Ring();
   const pool = ring().createBufferPool({ bufferSize: 65536, count: 2 });
   const urx = await udpReceiver();
@@ -344,7 +345,7 @@ test('a pool buffer sent on a socket of another ring goes unregistered and still
   }
 });
 
-test('close() with sends in flight: acquire throws, waiters reject, and it resolves only once no send is in flight, then unregisters', opts(30_000), async () => {
+test('close() with sends in flight: acquire throws, waiters reject, and it resolves only once no send is in flight, then unregisters', opts(30_000, { pools: [4 * 65536] }), async () => {
   const peer = await pausedPeer(ring());
   const pool = ring().createBufferPool({ bufferSize: 65536, count: 4 });
   try {
@@ -397,7 +398,7 @@ test('close() with sends in flight: acquire throws, waiters reject, and it resol
   }
 });
 
-test('acquireAsync(): an abort rejects with ABORT_ERR and takes nothing; a waiter gets the next buffer that comes back', opts(10_000), async () => {
+test('acquireAsync(): an abort rejects with ABORT_ERR and takes nothing; a waiter gets the next buffer that comes back', opts(10_000, { pools: [4096] }), async () => {
   const pool = ring().createBufferPool({ bufferSize: 4096, count: 1 });
   try {
     const only = pool.acquire()!;
@@ -418,7 +419,7 @@ test('acquireAsync(): an abort rejects with ABORT_ERR and takes nothing; a waite
   }
 });
 
-test('misuse throws with its code and disturbs nothing: a send in flight on the same ring completes and its bytes arrive', opts(30_000), async () => {
+test('misuse throws with its code and disturbs nothing: a send in flight on the same ring completes and its bytes arrive', opts(30_000, { pools: [4 * 65536, 2 * 4096, 4096] }), async () => {
   const peer = await pausedPeer(ring());
   const p = ring().createBufferPool({ bufferSize: 65536, count: 4 });
   const q = ring().createBufferPool({ bufferSize: 4096, count: 2 });
@@ -524,7 +525,7 @@ test('misuse throws with its code and disturbs nothing: a send in flight on the 
   }
 });
 
-test('ring close closes its pools: acquire() then throws ERR_URING_ZC_POOL_CLOSED and the region is unregistered', opts(10_000), async () => {
+test('ring close closes its pools: acquire() then throws ERR_URING_ZC_POOL_CLOSED and the region is unregistered', opts(10_000, { rings: [256], pools: [4 * 4096] }), async () => {
   const r = new Ring();
   const pool = r.createBufferPool({ bufferSize: 4096, count: 4 });
   for (let i = 0; i < 4; i++) assert.ok(pool.acquire() !== null);
@@ -537,7 +538,7 @@ test('ring close closes its pools: acquire() then throws ERR_URING_ZC_POOL_CLOSE
   throwsCode(() => r.createBufferPool({ bufferSize: 4096, count: 1 }), 'ERR_URING_ZC_RING_CLOSED', 'createBufferPool() on a closed ring');
 });
 
-test('sending a buffer that was acquired before its pool closed throws ERR_URING_ZC_POOL_CLOSED and queues nothing', opts(10_000), async () => {
+test('sending a buffer that was acquired before its pool closed throws ERR_URING_ZC_POOL_CLOSED and queues nothing', opts(10_000, { pools: [2 * 4096] }), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
   const zs = ring().adopt(sock);

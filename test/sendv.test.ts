@@ -10,18 +10,19 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { capabilities, IOV_MAX, Ring, type SendResult } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink } from './helpers/env.js';
+import { codeOf, gated, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink, type LockedNeed } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
 import { addressOf } from '../src/buffers.js';
 
 const skipReason = sendmsgZcUnavailableReason();
-const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
+/** `need`: what a test locks besides the file's ring (pools, zero-copy sends in flight). */
+const opts = (timeout: number, need: LockedNeed = {}) => gated(timeout, skipReason, { ...need, rings: [256, ...(need.rings ?? [])] });
 
 const ring = fileRing(skipReason);
 
 
-test('TCP: 400 sendv calls in flight (header + body chunks of mixed sizes, empty chunks, pool chunks) arrive in call order, intact', opts(60_000), async () => {
+test('TCP: 400 sendv calls in flight (header + body chunks of mixed sizes, empty chunks, pool chunks) arrive in call order, intact', opts(60_000, { pools: [16 * 32768], zeroCopy: [[400, 6 * (256 << 10)]] }), async () => {
   const verifier = new StreamVerifier();
   const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(rx.port);
@@ -93,7 +94,7 @@ test('TCP: 400 sendv calls in flight (header + body chunks of mixed sizes, empty
   }
 });
 
-test('UDP: each sendv is exactly one datagram carrying the chunks concatenated', opts(30_000), async () => {
+test('UDP: each sendv is exactly one datagram carrying the chunks concatenated', opts(30_000, { pools: [4 * 8192], zeroCopy: [[16, 65507]] }), async () => {
   const rx = await udpReceiver();
   const sock = await boundUdp();
   const zs = ring().adopt(sock);
@@ -170,7 +171,7 @@ test('chunk count: 0 and IOV_MAX + 1 throw ERR_URING_ZC_INVALID_ARG and queue no
   }
 });
 
-test('TCP: IOV_MAX (1024) chunks per sendv, two such calls in flight, arrive intact and in order', opts(20_000), async () => {
+test('TCP: IOV_MAX (1024) chunks per sendv, two such calls in flight, arrive intact and in order', opts(20_000, { zeroCopy: [[2, IOV_MAX * 4096]] }), async () => {
   const verifier = new StreamVerifier();
   const trx = await tcpReceiver({ onData: (c) => verifier.push(c) });
   const client = await connectTcp(trx.port);
@@ -197,7 +198,7 @@ test('TCP: IOV_MAX (1024) chunks per sendv, two such calls in flight, arrive int
   }
 });
 
-test('UDP: IOV_MAX (1024) separately allocated chunks make one datagram, copied or not', opts(20_000), async () => {
+test('UDP: IOV_MAX (1024) separately allocated chunks make one datagram, copied or not', opts(20_000, { zeroCopy: [65536] }), async () => {
   const urx = await udpReceiver();
   const usock = await boundUdp();
   const uzs = ring().adopt(usock);
@@ -231,7 +232,7 @@ test('UDP: IOV_MAX (1024) separately allocated chunks make one datagram, copied 
   }
 });
 
-test('UDP: a sendv of 32 chunks from 32 pool buffers is one datagram (more page fragments than one skb holds)', opts(20_000), async () => {
+test('UDP: a sendv of 32 chunks from 32 pool buffers is one datagram (more page fragments than one skb holds)', opts(20_000, { pools: [32 * 4096] }), async () => {
   const urx = await udpReceiver();
   const usock = await boundUdp();
   const uzs = ring().adopt(usock);
@@ -254,7 +255,7 @@ test('UDP: a sendv of 32 chunks from 32 pool buffers is one datagram (more page 
   }
 });
 
-test('a sendv is a registered-buffer send only when every chunk is from one pool of the socket\'s ring', opts(30_000), async (t) => {
+test('a sendv is a registered-buffer send only when every chunk is from one pool of the socket\'s ring', opts(30_000, { rings: [256], pools: [4 * 4096, 2 * 4096, 2 * 4096], zeroCopy: [[4, 8192]] }), async (t) => {
   if (!capabilities().sendmsgZcFixed) {
     t.skip('IORING_OP_SENDMSG_ZC with IORING_RECVSEND_FIXED_BUF is not available (Linux 6.15+)');
     return;
@@ -307,7 +308,7 @@ test('a sendv is a registered-buffer send only when every chunk is from one pool
   }
 });
 
-test('TCP: a sendv that starts with an empty chunk and is cut short by a peer reset rejects with the errno (child process)', opts(20_000), async () => {
+test('TCP: a sendv that starts with an empty chunk and is cut short by a peer reset rejects with the errno (child process)', opts(20_000, { rings: [256], zeroCopy: [16 << 20] }), async () => {
   for (const mode of ['plain', 'empty'] as const) {
     const child = spawn(process.execPath, ['dist/test/helpers/pool-sendv-reset.js', mode], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
     const { code, out, err } = await collectChild(child, 15_000);
@@ -328,7 +329,7 @@ function placed(len: number, inPage: number, fill: number): Buffer {
   return region.subarray(skip + inPage, skip + inPage + len);
 }
 
-test('UDP: a header straddling two pages before a 16-page body (18 fragments) arrives intact, 300 of them', opts(30_000), async () => {
+test('UDP: a header straddling two pages before a 16-page body (18 fragments) arrives intact, 300 of them', opts(30_000, { zeroCopy: [[20, 62464]] }), async () => {
   // The library copies such a header into a page of the socket's slab (several slabs here); the
   // receiver checks every datagram, and each header is rewritten once its sendv settled.
   const rx = await udpReceiver();

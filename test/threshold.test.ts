@@ -11,14 +11,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type dgram from 'node:dgram';
 import { adopt, DEFAULT_ZERO_COPY_THRESHOLD, Ring, type SendOptions, type SendResult, type ZeroCopySocket } from '../src/index.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, fileRing, withSink } from './helpers/env.js';
+import { codeOf, gated, zeroCopyUnavailableReason, throwsCode, fileRing, withSink, type LockedNeed, fileDefaultRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 import { collectChild, lastJson } from './helpers/pool-helpers.js';
 
 const skipReason = zeroCopyUnavailableReason();
-const opts = (timeout: number) => ({ timeout, skip: skipReason ?? false });
+/**
+ * `need`: what a test locks besides the file's ring and the thread's default ring (the first
+ * test's adopt() makes it; it stays open for the file).
+ */
+const opts = (timeout: number, need: LockedNeed = {}) => gated(timeout, skipReason, { ...need, rings: [256, 256, ...(need.rings ?? [])] });
 
 const ring = fileRing(skipReason);
+fileDefaultRing(skipReason, [256]);
 
 
 /** A UDP sender adopted with `options` and a bound peer that reads and drops what it gets. */
@@ -55,7 +60,7 @@ async function sendMany(zs: ZeroCopySocket, count: number, len: number, options:
   return out;
 }
 
-test('default threshold: below DEFAULT_ZERO_COPY_THRESHOLD copies without a notification, at/above it goes zero copy (UDP and TCP loopback)', opts(20_000), async () => {
+test('default threshold: below DEFAULT_ZERO_COPY_THRESHOLD copies without a notification, at/above it goes zero copy (UDP and TCP loopback)', opts(20_000, { zeroCopy: [40000] }), async () => {
   assert.equal(DEFAULT_ZERO_COPY_THRESHOLD, 16384);
   const u = await udpPair();
   const rx = await tcpReceiver();
@@ -83,7 +88,7 @@ test('default threshold: below DEFAULT_ZERO_COPY_THRESHOLD copies without a noti
   }
 });
 
-test('zeroCopyThreshold option: the boundary follows it; 0 makes every send zero copy, Infinity none; bad values throw', opts(20_000), async () => {
+test('zeroCopyThreshold option: the boundary follows it; 0 makes every send zero copy, Infinity none; bad values throw', opts(20_000, { zeroCopy: [1000] }), async () => {
   const t1000 = await udpPair({ zeroCopyThreshold: 1000 });
   const t0 = await udpPair({ zeroCopyThreshold: 0 });
   const tInf = await udpPair({ zeroCopyThreshold: Infinity });
@@ -110,7 +115,7 @@ test('zeroCopyThreshold option: the boundary follows it; 0 makes every send zero
   }
 });
 
-test('per-send { zeroCopy } overrides the threshold; pool buffers always go zero copy', opts(20_000), async () => {
+test('per-send { zeroCopy } overrides the threshold; pool buffers always go zero copy', opts(20_000, { pools: [2 * 4096], zeroCopy: [16384] }), async () => {
   const u = await udpPair();
   const pool = ring().createBufferPool({ bufferSize: 4096, count: 2 });
   try {
@@ -133,7 +138,7 @@ test('per-send { zeroCopy } overrides the threshold; pool buffers always go zero
   }
 });
 
-test('auto-downgrade (UDP loopback): after 64 copied zero-copy sends the socket copies, probing with one zero-copy send in 1024', opts(30_000), async () => {
+test('auto-downgrade (UDP loopback): after 64 copied zero-copy sends the socket copies, probing with one zero-copy send in 1024', opts(30_000, { pools: [32768], zeroCopy: [[64, 16384]] }), async () => {
   const u = await udpPair();
   const pool = ring().createBufferPool({ bufferSize: 32768, count: 1 });
   try {
@@ -162,7 +167,7 @@ test('auto-downgrade (UDP loopback): after 64 copied zero-copy sends the socket 
   }
 });
 
-test('autoDowngrade: false keeps every send at/above the threshold zero copy on loopback', opts(20_000), async () => {
+test('autoDowngrade: false keeps every send at/above the threshold zero copy on loopback', opts(20_000, { zeroCopy: [[16, 16384]] }), async () => {
   const u = await udpPair({ autoDowngrade: false });
   try {
     const results = await sendMany(u.zs, 200, DEFAULT_ZERO_COPY_THRESHOLD, u.dest);

@@ -1,8 +1,10 @@
 /** Capability gates and small async utilities shared by the test files. */
 import assert from 'node:assert/strict';
 import { after, before, type TestContext } from 'node:test';
+import { memlockShortfallReason, poolMemlockBytes, ringMemlockBytes, zeroCopySendMemlockBytes } from '../../bench/memlock.js';
 import { createSink, leftoverNamespaces, netnsUnavailableReason, type SinkNamespace } from '../../bench/netns.js';
 import { capabilities, Ring, UringZcError } from '../../src/index.js';
+import { defaultRing } from '../../src/ring.js';
 
 /**
  * Why zero-copy sends cannot be tested here (io_uring blocked, kernel too old), or null.
@@ -21,6 +23,47 @@ export function poolUnavailableReason(): string | null {
   if (z !== null) return z;
   if (!capabilities().fixedBuffers) return 'registered buffers are not available here (IORING_REGISTER_BUFFERS failed, RLIMIT_MEMLOCK?)';
   return null;
+}
+
+/**
+ * The most locked memory a test holds at once, by what the kernel counts (bench/memlock.ts):
+ * - rings: the SQ entries of each ring open at the same time (the file's ring included; 256 is
+ *   the default);
+ * - zeroCopy: the sizes of the zero-copy sends of ordinary memory in flight at once (copying
+ *   sends count nothing; each size may be given as [count, bytes] for `count` equal sends);
+ * - pools: registered pool bytes (bufferSize x count, summed) at once.
+ * Children of the test count too: the kernel sums every process of the user. A ring closed a
+ * moment ago may still count: the kernel frees it (and its count) from a work queue shortly after
+ * close() or the process's exit.
+ */
+export interface LockedNeed {
+  rings?: readonly number[];
+  zeroCopy?: ReadonlyArray<number | readonly [number, number]>;
+  pools?: readonly number[];
+}
+
+/** The bytes of RLIMIT_MEMLOCK `need` takes. */
+export function lockedBytes(need: LockedNeed): number {
+  let n = 0;
+  for (const e of need.rings ?? []) n += ringMemlockBytes(e);
+  for (const z of need.zeroCopy ?? []) n += typeof z === 'number' ? zeroCopySendMemlockBytes(z) : z[0] * zeroCopySendMemlockBytes(z[1]);
+  for (const p of need.pools ?? []) n += poolMemlockBytes(p, 1);
+  return n;
+}
+
+/**
+ * Why a test that locks `need` cannot run here, or null: computed from RLIMIT_MEMLOCK and
+ * CAP_IPC_LOCK (root is not limited), never learnt from a failed send.
+ */
+export function memlockUnavailableReason(need: LockedNeed): string | null {
+  return memlockShortfallReason(lockedBytes(need), 'the test');
+}
+
+/**
+ * Node test options for a test that needs zero copy (`skipReason`) and `need` locked memory.
+ */
+export function gated(timeout: number, skipReason: string | null, need: LockedNeed): { timeout: number; skip: string | false } {
+  return { timeout, skip: skipReason ?? memlockUnavailableReason(need) ?? false };
 }
 
 /** Lets the event loop run `n` times (I/O callbacks included). */
@@ -87,12 +130,26 @@ export function throwsCode(fn: () => unknown, code: string, what: string): void 
 export function fileRing(skipReason: string | null): () => Ring {
   let ring: Ring | undefined;
   before(() => {
-    if (skipReason === null) ring = new Ring();
+    // Not where one ring does not fit: its tests all skip for that (their needs count it).
+    if (skipReason === null && memlockUnavailableReason({ rings: [256] }) === null) ring = new Ring();
   });
   after(async () => {
     await ring?.close();
   });
   return () => ring!;
+}
+
+/**
+ * Makes this thread's default ring (the one adopt() uses) before the file's tests, unless they
+ * skip for `skipReason` or it does not fit in RLIMIT_MEMLOCK next to the file's other rings
+ * (`alsoOpen`: a fileRing() is [256]; the tests that need it skip then). A ring the kernel
+ * refuses fails this hook, not the first adopt() inside a test whose sockets are already open
+ * (open sockets keep the file's process alive until the runner's 120 s timeout).
+ */
+export function fileDefaultRing(skipReason: string | null, alsoOpen: readonly number[] = []): void {
+  before(() => {
+    if (skipReason === null && memlockUnavailableReason({ rings: [256, ...alsoOpen] }) === null) defaultRing();
+  });
 }
 
 /**
