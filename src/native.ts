@@ -63,6 +63,8 @@ export interface NativeBinding {
   probeSocket(): number;
   /** Resets a TCP socket whose SO_LINGER asks for a reset (1), or leaves it (0); -errno. */
   resetIfLingering(fd: number): number;
+  /** Performs the send the SQE in `sqe` describes as one non-blocking sendto/sendmsg (MSG_ZEROCOPY with `zc`): bytes or -errno. */
+  sqeSend(sqe: Uint32Array, zc: boolean): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -308,7 +308,7 @@ export class SyscallRing {
     const opcode = w[0]! & 0xff;
     const len = w[6]!;
     const zc = this.backend === 'msg_zerocopy' && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && len > 0;
-    let res = this.syscall(w, opcode, zc);
+    let res = this.syscall(w, zc);
     if (res === EAGAIN && st !== undefined) {
       this.park(st, op, WRITABLE);
       return;
@@ -320,7 +320,7 @@ export class SyscallRing {
         return;
       }
       // None will come: this one goes by copying (it settles as a copy, without a notification).
-      res = this.syscall(w, opcode, false);
+      res = this.syscall(w, false);
       if (res === EAGAIN) {
         this.park(st, op, WRITABLE);
         return;
@@ -340,30 +340,9 @@ export class SyscallRing {
     op.complete(res, 0);
   }
 
-  /** The syscall the SQE in `w` describes (without MSG_WAITALL; with MSG_ZEROCOPY for `zc`). */
-  private syscall(w: Uint32Array, opcode: number, zc: boolean): number {
-    const fd = w[1]!;
-    const addr = w[4]! + w[5]! * TWO_32;
-    const flags = (w[7]! & ~MSG_WAITALL) | (zc ? MSG_ZEROCOPY : 0);
-    if (opcode === IORING_OP_SENDMSG || opcode === IORING_OP_SENDMSG_ZC) return native.sendMsg(fd, addr, flags);
-    if (opcode !== IORING_OP_SEND && opcode !== IORING_OP_SEND_ZC) return -22; // EINVAL: not a send
-    const dest = w[2]! + w[3]! * TWO_32;
-    const destLen = w[11]! & 0xffff;
-    if (((w[0]! >>> 16) & IORING_SEND_VECTORIZED) !== 0) {
-      // addr: an iovec array, len: its length. As a msghdr, with the destination.
-      const m = this.vecMsg;
-      setU64(m, 0, dest);
-      m[2] = destLen;
-      m[3] = 0;
-      setU64(m, 4, addr);
-      setU64(m, 6, w[6]!);
-      setU64(m, 8, 0);
-      setU64(m, 10, 0);
-      m[12] = 0;
-      m[13] = 0;
-      return native.sendMsg(fd, this.vecMsgAddr, flags);
-    }
-    return native.sendTo(fd, addr, w[6]!, flags, dest, destLen);
+  /** The syscall the SQE in `w` describes (native/syscall.c sqeSend: without MSG_WAITALL; with MSG_ZEROCOPY for `zc`). */
+  private syscall(w: Uint32Array, zc: boolean): number {
+    return native.sqeSend(w, zc);
   }
 
   private park(st: FdState, op: RingOp, why: number): void {
@@ -376,7 +355,10 @@ export class SyscallRing {
   /** Keeps the epoll set's interest in `st` right: writability while a request waits for it, errors (always reported) while completions are due. */
   private watch(st: FdState): void {
     const want = st.waiting.length > 0 && st.waitingFor === WRITABLE ? EPOLLOUT : 0;
-    const needed = st.waiting.length > 0 || (st.zc.size > 0 && st.timer === null);
+    // In the set from the first zero-copy send or wait on until released: EPOLLERR only fires when
+    // completions are queued (or the socket has an error), so staying costs nothing, and adding
+    // and removing it at every round would be two syscalls each.
+    const needed = st.waiting.length > 0 || (st.timer === null && !st.released && st.events >= 0) || (st.zc.size > 0 && st.timer === null);
     if (!needed) {
       if (st.events >= 0) {
         native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);

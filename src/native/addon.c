@@ -39,6 +39,7 @@ NAPI_MODULE_INIT() {
     { "epollWait", uzc_epoll_wait },
     { "probeSocket", uzc_probe_socket },
     { "resetIfLingering", uzc_reset_if_lingering },
+    { "sqeSend", uzc_sqe_send },
     { "release", uzc_release },
     { "trackSocket", uzc_track_socket },
   };
