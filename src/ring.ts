@@ -186,8 +186,6 @@ export class RingMemory {
 
   advance(): void {
     this.sqTail = (this.sqTail + 1) >>> 0;
-    // For the teardown in C: SQEs up to here are complete (the caller wrote this one first).
-    this.shared[SH_SQ_TAIL] = this.sqTail;
   }
 
   /**
@@ -199,6 +197,9 @@ export class RingMemory {
     // Release: the SQE words above were plain stores; Atomics.store is sequentially consistent
     // (at least a release), so the kernel, which reads the tail with acquire, sees complete SQEs.
     Atomics.store(this.sq, this.sqTailI, this.sqTail);
+    // For the teardown in C: the tail the kernel may see. (SQEs written after it never reach the
+    // kernel should the thread stop now, so nothing reads their memory: they need no waiting.)
+    this.shared[SH_SQ_TAIL] = this.sqTail;
     const toSubmit = this.pendingSqes();
     const flags = getEvents || minComplete > 0 ? IORING_ENTER_GETEVENTS : 0;
     if (minComplete > 0 && (this.features & IORING_FEAT_EXT_ARG) !== 0) {
@@ -227,6 +228,8 @@ export class RingMemory {
     const res = this.cqRes;
     const sh = this.shared;
     const start = head;
+    // For the teardown in C: CQEs consumed that ended their request (no F_MORE), up to `head`.
+    let finals = sh[SH_FINALS]!;
     try {
       while (head !== tail) {
         const o = base + ((head & mask) << 2);
@@ -234,16 +237,17 @@ export class RingMemory {
         const r = res[o + 2]!;
         const f = cq[o + 3]!;
         head = (head + 1) >>> 0;
-        // For the teardown in C: this CQE is consumed, and ended its request unless F_MORE (the
-        // kernel is done with a request at that CQE, whatever the dispatch does with it). Two
-        // stores with no call between them, before the dispatch: a worker stopped anywhere in
-        // this loop (termination is taken at calls and back-edges, e.g. process.exit() in a send
-        // callback), or a dispatch that throws, leaves them in step with the CQ.
-        sh[SH_FINALS] = sh[SH_FINALS]! + 1 - ((f >>> 1) & 1); // IORING_CQE_F_MORE = 1 << 1
-        sh[SH_CQ_HEAD] = head;
+        finals += 1 - ((f >>> 1) & 1); // IORING_CQE_F_MORE = 1 << 1
         sink.onCqe(ud, r, f);
       }
     } finally {
+      // The count and its CQ position as one pair, with no call between the two stores, and
+      // before the kernel's head: a thread stopped in a dispatch (termination comes at calls and
+      // back-edges, e.g. process.exit() in a send callback) skips this block and leaves the pair
+      // of the last reap, which the kernel's head also still has; C then counts those CQEs itself
+      // (they stay in the CQ until the head moves). Once per reap, not per CQE.
+      sh[SH_FINALS] = finals;
+      sh[SH_CQ_HEAD] = head;
       // Release: free the entries once, after their fields were read. In `finally`, so that a
       // dispatch that throws never makes us read the same CQE twice.
       Atomics.store(cq, this.cqHeadI, head);
