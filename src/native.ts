@@ -47,10 +47,6 @@ export interface NativeBinding {
   release(shared: ArrayBuffer): number;
   /** Records an adopted descriptor for thread teardown (reset if a stream, closed); close() forgets it. */
   trackSocket(fd: number, isStream: boolean): number;
-  /** Non-blocking sendto (MSG_DONTWAIT added): bytes or -errno. `dest` 0: none. */
-  sendTo(fd: number, addr: number, len: number, flags: number, dest: number, destLen: number): number;
-  /** Non-blocking sendmsg (MSG_DONTWAIT added) of the struct msghdr at `msghdr`: bytes or -errno. */
-  sendMsg(fd: number, msghdr: number, flags: number): number;
   /** setsockopt of an int option: 0 or -errno. */
   setSockOpt(fd: number, level: number, name: number, value: number): number;
   /** Drains MSG_ZEROCOPY completions into `out` as [lo, hi, copied] triples: how many, or -errno (-EAGAIN: none). */

@@ -165,26 +165,8 @@ function probeRealSend(mem: RingMemory): BackendStatus {
   if (fd < 0) return { ok: false, reason: `no UDP socket for the probe: ${errnoName(fd)}` };
   const byte = Buffer.alloc(1, 0x5a);
   let result: number | undefined;
-  let more = false;
-  let notified = false;
   try {
-    const o = mem.nextSqe();
-    prepSend(mem.sqes, o, IORING_OP_SEND_ZC, 0, 0, fd, addressOf(byte), 1, 0, 0, 0, 0, PROBE_UD);
-    mem.advance();
-    // Bounded: each enter waits at most 1 s, and at most two CQEs can come.
-    for (let tries = 0; tries < 3 && (result === undefined || (more && !notified)); tries++) {
-      mem.enter(1, true);
-      mem.reap({
-        onCqe: (_ud, res, flags) => {
-          if (result === undefined) {
-            result = res;
-            more = (flags & IORING_CQE_F_MORE) !== 0;
-          } else {
-            notified = true;
-          }
-        },
-      });
-    }
+    result = runOne(mem, (w, o) => prepSend(w, o, IORING_OP_SEND_ZC, 0, 0, fd, addressOf(byte), 1, 0, 0, 0, 0, PROBE_UD));
   } finally {
     native.close(fd);
   }
@@ -306,8 +288,16 @@ function probeOps(fd: number): Set<number> {
  * gets further and fails otherwise (ENOTSOCK, EFAULT). No packet is sent.
  */
 function probeFlags(mem: RingMemory, opcode: number, ioprio: number, len = opcode === IORING_OP_SEND_ZC ? 0 : 1): boolean {
-  const o = mem.nextSqe();
-  prepSend(mem.sqes, o, opcode, 0, ioprio, mem.fd, 0, len, 0, 0, 0, 0, PROBE_UD);
+  const result = runOne(mem, (w, o) => prepSend(w, o, opcode, 0, ioprio, mem.fd, 0, len, 0, 0, 0, 0, PROBE_UD));
+  return result !== undefined && result !== -22 /* EINVAL */;
+}
+
+/**
+ * Submits the one request `prep` writes and waits for its result CQE and, when that has
+ * IORING_CQE_F_MORE, its notification; returns the result's res (undefined if none came).
+ */
+function runOne(mem: RingMemory, prep: (w: Uint32Array, o: number) => void): number | undefined {
+  prep(mem.sqes, mem.nextSqe());
   mem.advance();
   let result: number | undefined;
   let more = false;
@@ -326,7 +316,7 @@ function probeFlags(mem: RingMemory, opcode: number, ioprio: number, len = opcod
       },
     });
   }
-  return result !== undefined && result !== -22 /* EINVAL */;
+  return result;
 }
 
 /** Registers and unregisters one page: fails with ENOMEM when RLIMIT_MEMLOCK is too low. */

@@ -28,23 +28,11 @@ import { native, type PollHandle } from './native.js';
 import { ringClosedError } from './errors.js';
 import type { RingOp } from './ring.js';
 import { Fifo } from './fifo.js';
-import {
-  IORING_CQE_F_MORE,
-  IORING_CQE_F_NOTIF,
-  IORING_NOTIF_USAGE_ZC_COPIED,
-  IORING_OP_SEND,
-  IORING_OP_SEND_ZC,
-  IORING_OP_SENDMSG,
-  IORING_OP_SENDMSG_ZC,
-  IORING_SEND_VECTORIZED,
-} from './uapi.js';
-import { setU64 } from './sqe.js';
+import { IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_NOTIF_USAGE_ZC_COPIED, IORING_OP_SEND_ZC, IORING_OP_SENDMSG_ZC } from './uapi.js';
 
 /** The backends a socket can send through. */
 export type BackendName = 'io_uring' | 'msg_zerocopy' | 'copy';
 
-const MSG_WAITALL = 0x100;
-const MSG_ZEROCOPY = 0x4000000;
 const EAGAIN = -11;
 const ENOBUFS = -105;
 const ECANCELED = -125;
@@ -54,7 +42,6 @@ const EPOLL_CTL_MOD = 3;
 const EPOLLOUT = 0x004;
 const EPOLLERR = 0x008;
 const EPOLLHUP = 0x010;
-const TWO_32 = 4294967296;
 const SCRATCH_BYTES = 64 * 1024;
 /** Most requests executed in one round; the rest go on the next turn of the event loop. */
 const ROUND = 4096;
@@ -108,9 +95,6 @@ export class SyscallRing {
   private scratchUsed = 0;
   /** One SQE, where a request describes itself. */
   private readonly sqe = new Uint32Array(16);
-  /** A msghdr for IORING_SEND_VECTORIZED requests (an iovec array and a destination). */
-  private readonly vecMsg: Uint32Array;
-  private readonly vecMsgAddr: number;
   private readonly pending = new Fifo<RingOp>(64);
   private readonly fds = new Map<number, FdState>();
   private readonly sockets = new Set<{ destroy(): Promise<void> }>();
@@ -133,9 +117,6 @@ export class SyscallRing {
   constructor(backend: 'msg_zerocopy' | 'copy') {
     this.backend = backend;
     this.scratchAddr = native.address(this.scratch);
-    const msg = Buffer.allocUnsafeSlow(56);
-    this.vecMsg = new Uint32Array(msg.buffer, msg.byteOffset, 14);
-    this.vecMsgAddr = native.address(msg);
     const epfd = native.epollCreate();
     if (epfd < 0) throw new Error(`epoll_create1 failed: ${epfd}`);
     this.epfd = epfd;

@@ -30,8 +30,6 @@ NAPI_MODULE_INIT() {
     { "dup", uzc_dup },
     { "close", uzc_close },
     { "sockInfo", uzc_sock_info },
-    { "sendTo", uzc_send_to },
-    { "sendMsg", uzc_send_msg },
     { "setSockOpt", uzc_set_sock_opt },
     { "zcCompletions", uzc_zc_completions },
     { "epollCreate", uzc_epoll_create },

@@ -35,36 +35,6 @@ static void *ptr(int64_t addr) {
   return (void *)(uintptr_t)addr;
 }
 
-/* sendTo(fd, addr, len, flags, dest, destLen) -> bytes or -errno. MSG_DONTWAIT is always added:
- * the event loop must never block in a send; EAGAIN tells the caller to wait for writability. */
-napi_value uzc_send_to(napi_env env, napi_callback_info info) {
-  int64_t a[6];
-  napi_value argv[6];
-  UZC_CHECK(env, !int_args(env, info, 6, a, argv), "sendTo(fd, addr, len, flags, dest, destLen) expects integers");
-  ssize_t r;
-  do {
-    r = sendto((int)a[0], ptr(a[1]), (size_t)a[2], (int)a[3] | MSG_DONTWAIT | MSG_NOSIGNAL,
-               a[4] ? ptr(a[4]) : NULL, (socklen_t)a[5]);
-  } while (r < 0 && errno == EINTR);
-  /* A zero-copy send that queued data reads its memory until its completion: counted for
-   * thread teardown, which must not let that memory be freed before (teardown.c). */
-  if (r > 0 && (a[3] & MSG_ZEROCOPY)) uzc_zc_outstanding(env, 1);
-  return uzc_int(env, r < 0 ? -errno : (double)r);
-}
-
-/* sendMsg(fd, msghdr, flags) -> bytes or -errno (MSG_DONTWAIT added, as above). */
-napi_value uzc_send_msg(napi_env env, napi_callback_info info) {
-  int64_t a[3];
-  napi_value argv[3];
-  UZC_CHECK(env, !int_args(env, info, 3, a, argv), "sendMsg(fd, msghdr, flags) expects integers");
-  ssize_t r;
-  do {
-    r = sendmsg((int)a[0], ptr(a[1]), (int)a[2] | MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (r < 0 && errno == EINTR);
-  if (r > 0 && (a[2] & MSG_ZEROCOPY)) uzc_zc_outstanding(env, 1);
-  return uzc_int(env, r < 0 ? -errno : (double)r);
-}
-
 /* setSockOpt(fd, level, name, value) -> 0 or -errno, for int options (SO_ZEROCOPY). */
 napi_value uzc_set_sock_opt(napi_env env, napi_callback_info info) {
   int64_t a[4];

@@ -82,8 +82,6 @@ void uzc_poll_set_next(uzc_poll *p, uzc_poll *next);
 uzc_poll **uzc_poll_next_ref(uzc_poll *p);
 
 /* syscall.c */
-napi_value uzc_send_to(napi_env env, napi_callback_info info);
-napi_value uzc_send_msg(napi_env env, napi_callback_info info);
 napi_value uzc_set_sock_opt(napi_env env, napi_callback_info info);
 napi_value uzc_zc_completions(napi_env env, napi_callback_info info);
 napi_value uzc_epoll_create(napi_env env, napi_callback_info info);
