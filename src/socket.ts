@@ -982,6 +982,11 @@ export class ZeroCopySocket {
     return { ...this.counters, inFlight: this.pending, downgraded: this.downgraded };
   }
 
+  /** The error of a send that closing stopped: the ring's, when it is the ring that closes. */
+  private closedError(): Error {
+    return this.ring.closing ? ringClosedError() : socketClosedError();
+  }
+
   /** While zcOff: whether this threshold-chosen zero-copy send still goes zero copy. */
   private zcAgain(): boolean {
     if (this.pinPause > 0) {
@@ -1036,7 +1041,7 @@ export class ZeroCopySocket {
     const p = this.close();
     if (this.destroyed) return p;
     this.destroyed = true;
-    const err = (): Error => (this.ring.closing ? ringClosedError() : socketClosedError());
+    const err = (): Error => this.closedError();
     this.failQueued(err);
     // Requests waiting in the ring for a slot never reach the kernel: they settle now.
     this.ring.dropQueued(this, err);
@@ -1133,7 +1138,7 @@ export class ZeroCopySocket {
   private queueDatagram(op: DatagramSend): void {
     this.pending++;
     if (this.closing) {
-      op.err = this.ring.closing ? ringClosedError() : socketClosedError();
+      op.err = this.closedError();
       op.state = GOT_RESULT;
       // Settle asynchronously, as every other outcome: a callback never runs inside send().
       process.nextTick(() => this.settleDatagram(op));
@@ -1242,7 +1247,7 @@ export class ZeroCopySocket {
     }
     this.pending++;
     if (this.closing || this.failure !== null) {
-      req.err = this.ring.closing ? ringClosedError() : this.closing ? socketClosedError() : this.failure!.again();
+      req.err = this.ring.closing || this.closing ? this.closedError() : this.failure!.again();
       req.done = true;
       // Settle asynchronously, as every other outcome: a callback never runs inside send().
       process.nextTick(() => this.maybeSettle(req));
@@ -1449,7 +1454,7 @@ export class ZeroCopySocket {
         if (this.destroyed) {
           // Cancelled mid-batch: reqs[i] is cut at `left`, the ones after it never went out.
           this.finish(p, cutError(p, left));
-          for (let j = i + 1; j < reqs.length; j++) this.finish(reqs[j]!, this.ring.closing ? ringClosedError() : socketClosedError());
+          for (let j = i + 1; j < reqs.length; j++) this.finish(reqs[j]!, this.closedError());
         } else {
           // Cut short: reqs[i] got `left` bytes, the ones after it none. Its rest goes next, then
           // they do, in order.
