@@ -274,7 +274,10 @@ export class SyscallRing {
     this.afterWork();
   }
 
-  /** Performs the request's SQE as a non-blocking syscall and reports its result CQE. */
+  /**
+   * Performs the request's SQE as a non-blocking syscall (native/syscall.c sqeSend: without
+   * MSG_WAITALL, with MSG_ZEROCOPY for a zero-copy send) and reports its result CQE.
+   */
   private execute(op: RingOp): void {
     const w = this.sqe;
     this.scratchUsed = 0;
@@ -289,7 +292,7 @@ export class SyscallRing {
     const opcode = w[0]! & 0xff;
     const len = w[6]!;
     const zc = this.backend === 'msg_zerocopy' && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && len > 0;
-    let res = this.syscall(w, zc);
+    let res = native.sqeSend(w, zc);
     if (res === EAGAIN && st !== undefined) {
       this.park(st, op, WRITABLE);
       return;
@@ -301,7 +304,7 @@ export class SyscallRing {
         return;
       }
       // None will come: this one goes by copying (it settles as a copy, without a notification).
-      res = this.syscall(w, false);
+      res = native.sqeSend(w, false);
       if (res === EAGAIN) {
         this.park(st, op, WRITABLE);
         return;
@@ -321,11 +324,6 @@ export class SyscallRing {
     op.complete(res, 0);
   }
 
-  /** The syscall the SQE in `w` describes (native/syscall.c sqeSend: without MSG_WAITALL; with MSG_ZEROCOPY for `zc`). */
-  private syscall(w: Uint32Array, zc: boolean): number {
-    return native.sqeSend(w, zc);
-  }
-
   private park(st: FdState, op: RingOp, why: number): void {
     st.waiting.push(op);
     if (why > st.waitingFor) st.waitingFor = why;
@@ -339,7 +337,7 @@ export class SyscallRing {
     // In the set from the first zero-copy send or wait on until released: EPOLLERR only fires when
     // completions are queued (or the socket has an error), so staying costs nothing, and adding
     // and removing it at every round would be two syscalls each.
-    const needed = st.waiting.length > 0 || (st.timer === null && !st.released && st.events >= 0) || (st.zc.size > 0 && st.timer === null);
+    const needed = st.waiting.length > 0 || (st.timer === null && (st.zc.size > 0 || (st.events >= 0 && !st.released)));
     if (!needed) {
       if (st.events >= 0) {
         native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);

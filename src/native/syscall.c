@@ -31,6 +31,23 @@ static int int_args(napi_env env, napi_callback_info info, size_t n, int64_t *ou
   return 0;
 }
 
+/* Reads a typed-array argument of `type` with at least `min` elements; 0 when it is one. */
+static int words_arg(napi_env env, napi_value v, napi_typedarray_type type, size_t min, void **data, size_t *len) {
+  napi_typedarray_type t;
+  if (napi_get_typedarray_info(env, v, &t, len, data, NULL, NULL) != napi_ok) return -1;
+  return t == type && *len >= min ? 0 : -1;
+}
+
+/* Reads (fd, out: typed array of `type`, at least `min` elements); 0 when they are. */
+static int fd_words_args(napi_env env, napi_callback_info info, napi_typedarray_type type, size_t min, int64_t *fd,
+                         void **data, size_t *len) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) return -1;
+  if (uzc_arg_int(env, argv[0], fd)) return -1;
+  return words_arg(env, argv[1], type, min, data, len);
+}
+
 static void *ptr(int64_t addr) {
   return (void *)(uintptr_t)addr;
 }
@@ -95,16 +112,11 @@ int uzc_zc_drain(int fd) {
  * (SO_EE_CODE_ZEROCOPY_COPIED). Entries of another origin (ICMP errors, were IP_RECVERR set) are
  * skipped. -EAGAIN: nothing queued. */
 napi_value uzc_zc_completions(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
   int64_t fd;
-  UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  UZC_CHECK(env, argc == 2 && !uzc_arg_int(env, argv[0], &fd), "zcCompletions(fd, out) expects an fd");
-  napi_typedarray_type t;
   size_t len;
   void *data;
-  UZC_CALL(env, napi_get_typedarray_info(env, argv[1], &t, &len, &data, NULL, NULL));
-  UZC_CHECK(env, t == napi_uint32_array && len >= 3, "zcCompletions: out must be a Uint32Array of 3+ words");
+  UZC_CHECK(env, !fd_words_args(env, info, napi_uint32_array, 3, &fd, &data, &len),
+            "zcCompletions(fd, out: Uint32Array of 3+ words)");
   uint32_t *out = data;
   size_t max = len / 3, n = 0;
   while (n < max) {
@@ -144,16 +156,11 @@ napi_value uzc_epoll_ctl(napi_env env, napi_callback_info info) {
 
 /* epollWait(epfd, out: Int32Array) -> n or -errno, never waiting: [fd, events] pairs. */
 napi_value uzc_epoll_wait(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
   int64_t epfd;
-  UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  UZC_CHECK(env, argc == 2 && !uzc_arg_int(env, argv[0], &epfd), "epollWait(epfd, out) expects an fd");
-  napi_typedarray_type t;
   size_t len;
   void *data;
-  UZC_CALL(env, napi_get_typedarray_info(env, argv[1], &t, &len, &data, NULL, NULL));
-  UZC_CHECK(env, t == napi_int32_array && len >= 2, "epollWait: out must be an Int32Array of 2+ words");
+  UZC_CHECK(env, !fd_words_args(env, info, napi_int32_array, 2, &epfd, &data, &len),
+            "epollWait(epfd, out: Int32Array of 2+ words)");
   struct epoll_event evs[64];
   int max = (int)(len / 2) < 64 ? (int)(len / 2) : 64;
   int n;
@@ -223,12 +230,11 @@ napi_value uzc_sqe_send(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  napi_typedarray_type t;
   size_t len;
   void *data;
   bool zc;
-  UZC_CHECK(env, argc == 2 && napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) == napi_ok &&
-                     t == napi_uint32_array && len >= 16 && napi_get_value_bool(env, argv[1], &zc) == napi_ok,
+  UZC_CHECK(env, argc == 2 && !words_arg(env, argv[0], napi_uint32_array, 16, &data, &len) &&
+                     napi_get_value_bool(env, argv[1], &zc) == napi_ok,
             "sqeSend(sqe: Uint32Array(16), zc: boolean)");
   const uint32_t *w = data;
   unsigned opcode = w[0] & 0xff, ioprio = w[0] >> 16;
