@@ -13,23 +13,13 @@
  *   kernel's worst case for a buffer that straddles pages), released at its notification.
  *   Copying sends count nothing.
  */
-import { readFileSync } from 'node:fs';
 import { capabilities } from '../src/index.js';
+import { hasCapIpcLock } from '../src/errors.js';
 
 const PAGE = 4096;
-/** Bit 14 of the capability sets (linux/capability.h). */
-const CAP_IPC_LOCK = 14;
 
-/** Is CAP_IPC_LOCK in this process's effective set (so locked memory is not counted)? */
-export function hasCapIpcLock(): boolean {
-  try {
-    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
-    if (line === undefined) return false;
-    return (BigInt(`0x${line.slice('CapEff:'.length).trim()}`) & (1n << BigInt(CAP_IPC_LOCK))) !== 0n;
-  } catch {
-    return false;
-  }
-}
+/** (The library's own check: the probe keeps its ring only where memory is counted.) */
+export { hasCapIpcLock };
 
 /**
  * Locked memory a ring of `entries` SQ entries (CQ 4x, as Ring makes it) counts: the rings

@@ -144,6 +144,23 @@ export function readMemlockLimit(): number {
   }
 }
 
+/** Bit 14 of the capability sets (linux/capability.h). */
+const CAP_IPC_LOCK = 14;
+
+/**
+ * Is CAP_IPC_LOCK in this process's effective set? Then its locked memory (pinned pages, rings,
+ * registered buffers) is not counted against RLIMIT_MEMLOCK at all.
+ */
+export function hasCapIpcLock(): boolean {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
+    if (line === undefined) return false;
+    return (BigInt(`0x${line.slice('CapEff:'.length).trim()}`) & (1n << BigInt(CAP_IPC_LOCK))) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
 export function ringClosedError(): UringZcStateError {
   return new UringZcStateError('ERR_URING_ZC_RING_CLOSED', 'the ring is closed');
 }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { errnoName, readMemlockLimit, UringZcArgumentError } from './errors.js';
+import { errnoName, hasCapIpcLock, readMemlockLimit, UringZcArgumentError } from './errors.js';
 import type { BackendName } from './syscall.js';
 import { native } from './native.js';
 import { CQ_PER_SQ, DEFAULT_ENTRIES, DEFAULT_SETUP_FLAGS, RingMemory, ringMemlockHint, setupFailureReason } from './ring.js';
@@ -243,21 +243,10 @@ function probeIoUring(): Capabilities {
   } finally {
     // Kept only where the ring's memory is charged to RLIMIT_MEMLOCK at all (no CAP_IPC_LOCK,
     // a finite limit): elsewhere closing it costs nothing later.
-    if (keep && caps.memlockLimit !== Infinity && !hasIpcLock()) spare = mem;
+    if (keep && caps.memlockLimit !== Infinity && !hasCapIpcLock()) spare = mem;
     else mem.destroy();
   }
   return caps;
-}
-
-/** The process has CAP_IPC_LOCK (its locked memory is not counted against RLIMIT_MEMLOCK). */
-function hasIpcLock(): boolean {
-  try {
-    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
-    const eff = BigInt(`0x${line?.slice(7).trim() ?? '0'}`);
-    return (eff & (1n << 14n)) !== 0n; // CAP_IPC_LOCK = 14
-  } catch {
-    return false;
-  }
 }
 
 function readDisabledSysctl(): number | null {
