@@ -16,6 +16,7 @@ export type UringZcCode =
   | 'ERR_URING_ZC_POOL_CLOSED'
   | 'ERR_URING_ZC_INVALID_STATE'
   | 'ERR_URING_ZC_UNSUPPORTED'
+  | 'ERR_URING_ZC_FILE_TRUNCATED'
   | 'ABORT_ERR';
 
 /** Base class of every error thrown or rejected by uring-zc. */

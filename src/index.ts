@@ -5,6 +5,7 @@ export { adopt, ZeroCopySocket, DEFAULT_ZERO_COPY_THRESHOLD, IOV_MAX } from './s
 export { BufferPool } from './pool.js';
 export type { BufferPoolOptions, BufferPoolStats, AcquireOptions } from './pool.js';
 export type { Adoptable, AdoptOptions, SendOptions, SendResult, SocketStats } from './socket.js';
+export type { SendFileOptions } from './file.js';
 export { capabilities } from './probe.js';
 export type { Capabilities } from './probe.js';
 export {

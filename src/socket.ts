@@ -29,6 +29,7 @@ import { capabilities, chooseBackend, requestedBackend } from './probe.js';
 import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
 import { Fifo } from './fifo.js';
+import { closeFilePipe, fileAbortError, type FilePipe, type FileRequest, type FileSend, openFilePipe, openFileSend, type SendFileOptions } from './file.js';
 import { syscallRing, type BackendName, SyscallRing } from './syscall.js';
 import {
   AF_INET,
@@ -237,10 +238,13 @@ class SendRequest {
   resolve: ((r: SendResult) => void) | null;
   reject: ((e: Error) => void) | null;
   callback: SendCallback | null;
+  /** sendFile(): the file send that moves its bytes (src/file.ts), or null. */
+  file: FileSend | null;
 
   constructor(sock: ZeroCopySocket, buf: Uint8Array | null, addr: number, len: number, zc: boolean, auto: boolean,
     dest: Buffer | null, destAddr: number) {
     this.sock = sock;
+    this.file = null;
     this.buf = buf;
     this.chunks = null;
     this.addr = addr;
@@ -674,6 +678,8 @@ export class ZeroCopySocket {
   private pinPause = 0;
   /** downgraded || pinPause > 0: one test on the hot path. */
   private zcOff = false;
+  /** sendFile()'s pipe on io_uring (src/file.ts), made at the first, closed with the descriptor. */
+  private pipe: FilePipe | null = null;
   private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0, pinFallbacks: 0 };
 
   /** @internal Use adopt(). */
@@ -975,6 +981,112 @@ export class ZeroCopySocket {
     req.fixedIndex = fixedIndex;
     req.vectored = true;
     return this.start(req, callback);
+  }
+
+  /**
+   * Sends `length` bytes of a file from `offset` on (default: to its end), in order with the
+   * socket's other sends, without passing them through JS memory: io_uring IORING_OP_SPLICE file
+   * -> pipe -> socket (a pipe per socket), or sendfile(2) on the libuv threadpool for the
+   * msg_zerocopy and copy backends. Stream (TCP) sockets only. `file` is a path (opened now,
+   * closed when the send settles) or a descriptor of a regular file (never closed here; its file
+   * position is not used or moved).
+   *
+   * Resolves `{ bytes, zeroCopy: true }` once the kernel has taken every byte (the kernel sends
+   * page-cache pages: no notification to wait for, no memory of the caller is lent). A file
+   * changed or truncated while it is sent goes out changed or short: a short file rejects with
+   * ERR_URING_ZC_FILE_TRUNCATED, and `err.bytes` says how many bytes went.
+   *
+   * Throws synchronously (nothing queued) for bad arguments (ERR_URING_ZC_INVALID_ARG: a UDP
+   * socket, bad options, not a regular file) and when the file cannot be opened (`ENOENT`,
+   * `EACCES`: the errno as code). Rejects as send() does (EPIPE, ECONNRESET, ECANCELED at
+   * destroy(), ERR_URING_ZC_SOCKET_CLOSED) and with an AbortError (code ABORT_ERR) when
+   * `signal` aborts. Since Linux 5.7 (IORING_OP_SPLICE); any Linux for sendfile(2).
+   */
+  sendFile(file: string | number, options?: SendFileOptions): Promise<SendResult>;
+  sendFile(file: string | number, options: SendFileOptions | undefined, callback: SendCallback): void;
+  sendFile(file: string | number, options?: SendFileOptions, callback?: SendCallback): Promise<SendResult> | void {
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new UringZcArgumentError('"callback" must be a function');
+    }
+    const fs = openFileSend(this, file, options);
+    const req = new SendRequest(this, null, 0, fs.length, false, false, null, 0);
+    req.file = fs;
+    fs.req = req;
+    if (fs.signal?.aborted === true) {
+      // Aborted before the call: nothing is queued, the stream is untouched.
+      fs.release();
+      const e = fileAbortError(fs.signal.reason);
+      if (callback === undefined) return Promise.reject(e);
+      process.nextTick(() => callback(e, 0, false));
+      return;
+    }
+    return this.start(req, callback);
+  }
+
+  /** @internal The signal of a sendFile aborted: out of the queue at once, or cancelled in the kernel. */
+  fileAbort(of: FileRequest, reason: unknown): void {
+    const req = of as SendRequest;
+    if (req.done) return;
+    const fs = req.file!;
+    if (fs.isStarted) {
+      fs.abort(reason);
+      return;
+    }
+    // Still waiting behind earlier sends: it leaves the queue; the rest of the stream is untouched.
+    this.queue.removeIf((r) => r === req);
+    this.finish(req, fileAbortError(reason));
+  }
+
+  /** @internal Bytes of a sendFile the kernel took. */
+  fileProgress(req: FileRequest, bytes: number): void {
+    req.sent += bytes;
+    this.accepted += bytes;
+    this.idleTimer?.();
+  }
+
+  /** @internal A sendFile's kernel requests in flight went up or down by one (they need the fd). */
+  fileOps(delta: number): void {
+    this.undone += delta;
+  }
+
+  /**
+   * @internal A sendFile ended (nothing of it in the kernel). `breaks`: a kernel error, the
+   * stream is broken as after a failed send; otherwise (done, truncated, aborted) the stream goes
+   * on after the bytes that went.
+   */
+  fileEnd(of: FileRequest, err: Error | null, breaks: boolean): void {
+    const req = of as SendRequest;
+    if (err !== null && !breaks) {
+      req.err = err;
+      req.done = true;
+      if (this.active === req) {
+        this.active = null;
+        this.startNext();
+      }
+      this.maybeSettle(req);
+    } else {
+      this.finish(req, err);
+    }
+    if (this.closing) this.maybeFinishClose();
+  }
+
+  /** @internal destroy() was called. */
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  /** @internal sendFile()'s pipe (made on first use), or -errno. */
+  filePipe(): FilePipe | number {
+    if (this.pipe !== null) return this.pipe;
+    const p = openFilePipe();
+    if (typeof p !== 'number') this.pipe = p;
+    return p;
+  }
+
+  /** @internal The pipe holds bytes no send will take (an aborted or failed sendFile): a new one next time. */
+  dropFilePipe(): void {
+    if (this.pipe !== null) closeFilePipe(this.pipe);
+    this.pipe = null;
   }
 
   /** Counters since adoption. */
@@ -1294,6 +1406,10 @@ export class ZeroCopySocket {
 
   private startStream(req: SendRequest): void {
     this.active = req;
+    if (req.file !== null) {
+      req.file.start();
+      return;
+    }
     this.submitPart(req, 0);
   }
 
@@ -1479,8 +1595,10 @@ export class ZeroCopySocket {
     this.counters.notifications += req.notifs;
     if (req.pool !== null) req.pool.giveBack(req.slot);
     if (req.leases !== null) giveBackLeases(req.leases);
+    req.file?.release();
     const err = req.err;
-    const zeroCopy = req.notifs > 0 && req.copiedNotifs === 0 && !req.fellBack;
+    // A file's pages go from the page cache to the socket: never copied through user memory.
+    const zeroCopy = req.file !== null || (req.notifs > 0 && req.copiedNotifs === 0 && !req.fellBack);
     this.countOutcome(err, req.sent, zeroCopy, req.fixedIndex >= 0, req.auto && req.zc);
     if (--this.pending === 0) this.forgetLastSend();
     deliver(req, err, req.sent, zeroCopy);
@@ -1508,6 +1626,7 @@ export class ZeroCopySocket {
     // finally drop (or flush) the data the kernel still holds.
     if (!this.fdClosed && this.undone === 0 && this.active === null && this.queue.length === 0) {
       this.fdClosed = true;
+      this.dropFilePipe();
       if (this.ring.backend === 'io_uring') native.close(this.fd);
       else (this.ring as SyscallRing).release(this.fd);
     }
@@ -1610,7 +1729,7 @@ function writeIovecs(w: Uint32Array, v: number, iov: readonly number[], first: n
 
 /** A stream send that can join a StreamBatch: one plain buffer, not from a pool. */
 function batchable(r: SendRequest): boolean {
-  return !r.vectored && r.pool === null;
+  return !r.vectored && r.pool === null && r.file === null;
 }
 
 /** Returns the pool buffers a sendv() lent ([pool, index, pool, index, ...]) at its last CQE. */
