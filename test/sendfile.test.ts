@@ -336,7 +336,18 @@ for (const kind of BACKENDS) {
       p.rx.resume();
       await within(Promise.all([sa, sb]), 20_000, 'the sends before the file');
       await until(() => p.zs.bytesWritten > a.length + b.length + (1 << 20), 20_000, 'the file under way');
+      // The peer stops reading: the file stalls with its pipe full (io_uring), then the abort.
+      const peer = await p.rx.peer;
+      peer.pause();
+      let last = -1;
+      await until(() => {
+        const now = p.zs.bytesWritten;
+        const still = now === last;
+        last = now;
+        return still;
+      }, 10_000, 'the file stalled');
       mid.abort('stop');
+      setTimeout(() => peer.resume(), 20);
       const out = await within(started, 20_000, 'the aborted sendFile');
       assert.equal(out.ok, false, 'a 32 MiB file aborted after 1 MiB does not resolve');
       const e = (out as { e: Error & { bytes?: number } }).e;
