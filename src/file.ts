@@ -304,7 +304,8 @@ export class FileSend {
     if (this.fillBlocked && !this.draining && this.inPipe === 0) this.fillBlocked = false; // nothing will unblock it: retry
     if (!this.filling && !this.eof && !this.fillBlocked && this.readPos < this.endPos && room > 0) {
       this.filling = true;
-      this.queue(new FileOp(this, FILL, this.readPos, Math.min(this.endPos - this.readPos, room), SPLICE_F_NONBLOCK));
+      // At most half the pipe: the next fill runs while the socket drains this one (two in flight).
+      this.queue(new FileOp(this, FILL, this.readPos, Math.min(this.endPos - this.readPos, room, this.pipe.size >>> 1), SPLICE_F_NONBLOCK));
     }
     if (!this.draining && !this.waiting && this.inPipe > 0) {
       if (this.needsWait) {
