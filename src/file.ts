@@ -367,12 +367,20 @@ export function fileAbortError(reason: unknown, message = 'the sendFile was abor
   return e;
 }
 
+/** sendFile()'s arguments, validated (parseFileSend) and not acted on yet. @internal */
+export interface FileArgs {
+  readonly file: string | number;
+  readonly offset: number;
+  readonly length: number | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
 /**
- * Validates sendFile()'s arguments and opens the file (a path) or checks it (a descriptor):
- * everything that can be known at the call throws here, synchronously, and nothing is queued.
+ * Validates sendFile()'s arguments (throws ERR_URING_ZC_INVALID_ARG synchronously; nothing is
+ * opened or queued).
  * @internal
  */
-export function openFileSend(sock: ZeroCopySocket, file: unknown, options: SendFileOptions | undefined): FileSend {
+export function parseFileSend(sock: ZeroCopySocket, file: unknown, options: SendFileOptions | undefined): FileArgs {
   if (!sock.stream) {
     throw new UringZcArgumentError('sendFile() sends on a stream (TCP) socket; a UDP datagram has no room for a file');
   }
@@ -394,22 +402,36 @@ export function openFileSend(sock: ZeroCopySocket, file: unknown, options: SendF
       signal = options.signal;
     }
   }
+  if (typeof file === 'string') {
+    if (file.length === 0 || file.includes('\0')) throw new UringZcArgumentError('"file" must be a non-empty path without NUL bytes');
+  } else if (typeof file === 'number') {
+    validateUint('file', file, 0, 0x7fffffff);
+  } else {
+    throw new UringZcArgumentError('"file" must be a path (string) or a file descriptor (number)');
+  }
+  return { file, offset, length, signal };
+}
+
+/**
+ * Opens the file (a path) or checks it (a descriptor) and makes the send: what can be known at
+ * the call (ENOENT, EACCES, EBADF, not a regular file) throws here, synchronously, and nothing
+ * is queued.
+ * @internal
+ */
+export function openFileSend(sock: ZeroCopySocket, args: FileArgs): FileSend {
+  const { file, offset, length, signal } = args;
   let fd: number;
   let owns: boolean;
   if (typeof file === 'string') {
-    if (file.length === 0 || file.includes('\0')) throw new UringZcArgumentError('"file" must be a non-empty path without NUL bytes');
     try {
       fd = openSync(file, fsConstants.O_RDONLY); // Node opens with O_CLOEXEC
     } catch (e) {
       throw new UringZcSystemError((e as NodeJS.ErrnoException).errno ?? -5 /* EIO */, 'open');
     }
     owns = true;
-  } else if (typeof file === 'number') {
-    validateUint('file', file, 0, 0x7fffffff);
+  } else {
     fd = file;
     owns = false;
-  } else {
-    throw new UringZcArgumentError('"file" must be a path (string) or a file descriptor (number)');
   }
   try {
     let st;

@@ -29,7 +29,7 @@ import { capabilities, chooseBackend, requestedBackend } from './probe.js';
 import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
 import { Fifo } from './fifo.js';
-import { closeFilePipe, fileAbortError, type FilePipe, type FileRequest, type FileSend, openFilePipe, openFileSend, type SendFileOptions } from './file.js';
+import { closeFilePipe, fileAbortError, type FilePipe, type FileRequest, type FileSend, openFilePipe, openFileSend, parseFileSend, type SendFileOptions } from './file.js';
 import { syscallRing, type BackendName, SyscallRing } from './syscall.js';
 import {
   AF_INET,
@@ -1008,18 +1008,18 @@ export class ZeroCopySocket {
     if (callback !== undefined && typeof callback !== 'function') {
       throw new UringZcArgumentError('"callback" must be a function');
     }
-    const fs = openFileSend(this, file, options);
-    const req = new SendRequest(this, null, 0, fs.length, false, false, null, 0);
-    req.file = fs;
-    fs.req = req;
-    if (fs.signal?.aborted === true) {
-      // Aborted before the call: nothing is queued, the stream is untouched.
-      fs.release();
-      const e = fileAbortError(fs.signal.reason);
+    const args = parseFileSend(this, file, options);
+    if (args.signal?.aborted === true) {
+      // Aborted before the call: nothing is opened or queued, the stream is untouched.
+      const e = fileAbortError(args.signal.reason);
       if (callback === undefined) return Promise.reject(e);
       process.nextTick(() => callback(e, 0, false));
       return;
     }
+    const fs = openFileSend(this, args);
+    const req = new SendRequest(this, null, 0, fs.length, false, false, null, 0);
+    req.file = fs;
+    fs.req = req;
     return this.start(req, callback);
   }
 

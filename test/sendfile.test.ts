@@ -317,6 +317,8 @@ for (const kind of BACKENDS) {
         return true;
       });
       assert.equal(p.zs.stats().inFlight, 0);
+      // Nothing is opened then: a missing file aborts the same way (no ENOENT).
+      await assert.rejects(p.zs.sendFile(path.join(dir, 'nope'), { signal: AbortSignal.abort(reason) }), (e: unknown) => codeOf(e) === 'ABORT_ERR');
       // Aborted while it waits behind a send the peer does not read: it leaves the queue at once.
       const a = Buffer.from(new Prng(5).bytes(8 << 20));
       const sa = p.zs.send(a);
