@@ -197,6 +197,8 @@ export class FileSend {
     if (this.released) return;
     this.released = true;
     if (this.onAbort !== null) this.signal!.removeEventListener('abort', this.onAbort);
+    // Node's fs: in a worker, Node closes what fs opened when the thread ends, and a descriptor
+    // closed behind its back would be closed twice (perhaps someone else's by then).
     if (this.ownsFd) closeSync(this.fd);
   }
 

@@ -3,7 +3,8 @@
  * pipe; msg_zerocopy and copy: sendfile(2) on the threadpool), to a TCP receiver that checks every
  * byte. Sizes 0 B, 1 B, 4095 B, a few MiB and 1 GiB, offsets and lengths, path and descriptor,
  * order with send(), a file truncated mid-send, destroy mid-file, bad input, and AbortSignal
- * before and after the start. Descriptors (the file, the pipe) are back to the baseline after each.
+ * before and after the start, ring.close() and a worker terminated mid-file. Descriptors (the
+ * file, the pipe) are back to the baseline after each.
  */
 import assert from 'node:assert/strict';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -16,6 +17,9 @@ import { codeOf, throwsCode, turns, within, zeroCopyUnavailableReason } from './
 import { StreamVerifier, boundUdp, closeDgram, connectTcp, countFds, destroySocket, listFds, tcpReceiver, type TcpReceiver } from './helpers/net.js';
 import { fillPattern, PatternVerifier } from './helpers/stream-pattern.js';
 import type net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Ring } from '../src/index.js';
 
 const BACKENDS = ['io_uring', 'msg_zerocopy', 'copy'] as const;
 type Kind = (typeof BACKENDS)[number];
@@ -455,3 +459,63 @@ for (const kind of ['io_uring', 'copy'] as const) {
     await assertFds(fds, '1 GiB');
   });
 }
+
+test('io_uring: ring.close() mid-file settles the sendFile once with ECANCELED; its pipe and the file are closed', { timeout: 60_000, skip: skipReason('io_uring') }, async () => {
+  const fds = countFds();
+  const f = ownFile('ringclose.bin', 32 << 20, 0xc1);
+  const rx = await tcpReceiver({ paused: true });
+  const client = await connectTcp(rx.port);
+  const ring = new Ring();
+  const zs = ring.adopt(client);
+  let calls = 0;
+  let err: (Error & { bytes?: number }) | null = null;
+  zs.sendFile(f.path, undefined, (e) => {
+    calls++;
+    err = e;
+  });
+  await until(() => zs.bytesWritten > 0, 10_000, 'the file started');
+  await new Promise((r) => setTimeout(r, 50));
+  await within(ring.close(), 10_000, 'ring.close()');
+  await turns(3);
+  assert.equal(calls, 1);
+  assert.equal(codeOf(err), 'ECANCELED', String(err));
+  assert.ok((err as unknown as { bytes: number }).bytes > 0);
+  await destroySocket(client);
+  await rx.close();
+  await assertFds(fds, 'ring.close()');
+});
+
+for (const kind of ['io_uring', 'copy'] as const) test(`${kind}: a worker terminated mid-sendFile leaves no descriptor behind (socket, pipe, file) and does not crash`, { timeout: 60_000, skip: skipReason(kind) }, async () => {
+  const f = ownFile(`worker-${kind}.bin`, 64 << 20, 0x3e);
+  const fds = countFds();
+  const rx = await tcpReceiver({ paused: true });
+  const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const net = require('node:net');
+    import(workerData.index).then(({ adopt }) => {
+      const c = net.connect(workerData.port, '127.0.0.1', () => {
+        const zs = adopt(c, { backend: workerData.kind });
+        zs.sendFile(workerData.file).catch(() => {});
+        const t = setInterval(() => {
+          if (zs.bytesWritten > 0) { clearInterval(t); parentPort.postMessage('started'); }
+        }, 5);
+      });
+    });`;
+  const w = new Worker(code, { eval: true, workerData: { index, port: rx.port, file: f.path, kind } });
+  try {
+    await within(new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve());
+      w.once('error', reject);
+    }), 20_000, 'the worker started its sendFile');
+    assert.ok(countFds() > fds + 2, 'the worker holds descriptors while sending');
+    await new Promise((r) => setTimeout(r, 50));
+    await w.terminate();
+  } finally {
+    await w.terminate();
+  }
+  // Left: the receiver's listening socket and its side of the connection.
+  await until(() => countFds() <= fds + 2, 10_000, `descriptors released\n${listFds().join('\n')}`);
+  await rx.close();
+  await assertFds(fds, 'worker terminated');
+});
