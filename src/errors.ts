@@ -38,6 +38,20 @@ export class UringZcArgumentError extends UringZcError {
 /** The ring or socket is not in a state that allows the call (closed, not connected, ...). */
 export class UringZcStateError extends UringZcError {}
 
+/**
+ * An AbortSignal ended the operation: `name` 'AbortError' and `code` 'ABORT_ERR' as Node's own,
+ * `cause` the signal's reason. For a send, `bytes` says how many of its bytes had gone to the
+ * kernel (0: none; on a stream socket more than 0 means the stream was cut there).
+ */
+export class UringZcAbortError extends UringZcError {
+  readonly bytes: number;
+  constructor(message: string, reason: unknown, bytes = 0) {
+    super('ABORT_ERR', message, { cause: reason });
+    this.name = 'AbortError';
+    this.bytes = bytes;
+  }
+}
+
 /** io_uring or a feature of it is not available here; `reason` says why. */
 export class UringZcUnsupportedError extends UringZcError {
   readonly reason: string;

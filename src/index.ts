@@ -13,5 +13,6 @@ export {
   UringZcStateError,
   UringZcSystemError,
   UringZcUnsupportedError,
+  UringZcAbortError,
 } from './errors.js';
 export type { UringZcCode } from './errors.js';

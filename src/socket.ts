@@ -17,6 +17,7 @@ import {
   memlockHint,
   ringClosedError,
   socketClosedError,
+  UringZcAbortError,
   UringZcArgumentError,
   UringZcStateError,
   UringZcSystemError,
@@ -97,6 +98,16 @@ export interface SendOptions {
    * request, through UDP GSO (a UDP_SEGMENT control message on IORING_OP_SENDMSG_ZC).
    */
   segmentSize?: number;
+  /**
+   * Aborts the send. Not yet in the kernel: it rejects at once with an AbortError (code
+   * ABORT_ERR, `cause` the signal's reason) and the rest of a stream goes on intact. In the
+   * kernel: the request is cancelled (io_uring: IORING_OP_ASYNC_CANCEL; the other backends cannot
+   * call back a sendmsg that returned), and the promise settles once the kernel has released the
+   * buffer. A send the kernel had taken whole before the abort resolves as usual. On a TCP socket
+   * a send cut after some of its bytes went ends the stream there: the AbortError says how many
+   * (`bytes`), and later sends on the socket reject with ECANCELED.
+   */
+  signal?: AbortSignal;
 }
 
 /** How a send ended. */
@@ -153,7 +164,7 @@ export const DEFAULT_ZERO_COPY_THRESHOLD = 16384;
 
 const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade', 'receive', 'backend'] as const;
 const BACKEND_CHOICES: readonly string[] = ['auto', 'io_uring', 'msg_zerocopy', 'copy'];
-const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy', 'segmentSize'] as const;
+const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy', 'segmentSize', 'signal'] as const;
 /**
  * Largest request on a stream socket; longer sends go as several requests, one at a time. Not
  * larger: each request's result is where the stream shows progress (Node's idle timer is
@@ -237,6 +248,15 @@ class SendRequest {
   resolve: ((r: SendResult) => void) | null;
   reject: ((e: Error) => void) | null;
   callback: SendCallback | null;
+  /** The send's AbortSignal and its listener, or null. Such a send never joins a StreamBatch. */
+  signal: AbortSignal | null;
+  onAbort: (() => void) | null;
+  /** Its signal aborted while it was not done: no further kernel request is made for it. */
+  aborted: boolean;
+  /** Its latest kernel request (the one an abort cancels). */
+  part: SendPart | null;
+  /** Memory the send's iovecs point into besides its chunks (sendv's small-chunk slab), or null. */
+  hold: Buffer | null;
 
   constructor(sock: ZeroCopySocket, buf: Uint8Array | null, addr: number, len: number, zc: boolean, auto: boolean,
     dest: Buffer | null, destAddr: number) {
@@ -269,6 +289,11 @@ class SendRequest {
     this.resolve = null;
     this.reject = null;
     this.callback = null;
+    this.signal = null;
+    this.onAbort = null;
+    this.aborted = false;
+    this.part = null;
+    this.hold = null;
   }
 
   onNotif(res: number): void {
@@ -784,6 +809,7 @@ export class ZeroCopySocket {
     let dest: Buffer | null = null;
     let destAddr = 0;
     let segmentSize = 0;
+    let signal: AbortSignal | null = null;
     if (options !== undefined) {
       // Option names are checked once per options object (senders reuse one); values every time.
       if (options !== this.lastOptions) {
@@ -800,11 +826,14 @@ export class ZeroCopySocket {
         destAddr = this.lastDestAddr;
       }
       if (options.segmentSize !== undefined) segmentSize = this.validateSegmentSize(options.segmentSize, len);
+      if (options.signal !== undefined) signal = validateSignal(options.signal);
     }
     if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
       throw new UringZcArgumentError(`"buf" is ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
     }
-    if (!this.stream && segmentSize === 0) {
+    if (signal !== null && signal.aborted) return abortedAtOnce(signal, callback);
+    // A send with a signal takes the general path (SendRequest), which knows how to cancel.
+    if (!this.stream && segmentSize === 0 && signal === null) {
       let op: DatagramSend;
       if (pool !== undefined) {
         // Pool buffers always go zero copy: their pages are pinned already, zero copy costs no more.
@@ -830,6 +859,7 @@ export class ZeroCopySocket {
       if (pool.ring === this.ring) req.fixedIndex = pool.index;
       req.segmentSize = segmentSize;
       req.vectored = segmentSize > 0;
+      req.signal = signal;
       return this.start(req, callback);
     }
     if (auto && zc && this.zcOff) zc = this.zcAgain();
@@ -838,6 +868,7 @@ export class ZeroCopySocket {
       req.segmentSize = segmentSize;
       req.vectored = true;
     }
+    req.signal = signal;
     return this.start(req, callback);
   }
 
@@ -908,6 +939,7 @@ export class ZeroCopySocket {
     let auto = true;
     let dest: Buffer | null = null;
     let segmentSize = 0;
+    let signal: AbortSignal | null = null;
     if (options !== undefined) {
       if (options !== this.lastOptions) {
         validateSendOptions(options);
@@ -920,10 +952,13 @@ export class ZeroCopySocket {
       }
       if (options.address !== undefined || options.port !== undefined) dest = this.destination(options);
       if (options.segmentSize !== undefined) segmentSize = this.validateSegmentSize(options.segmentSize, len);
+      if (options.signal !== undefined) signal = validateSignal(options.signal);
     }
     if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
       throw new UringZcArgumentError(`the chunks add up to ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
     }
+    // Before any pool buffer is lent: an aborted send takes nothing over.
+    if (signal !== null && signal.aborted) return abortedAtOnce(signal, callback);
     if (pools !== null) {
       zc = true;
       auto = false;
@@ -956,8 +991,8 @@ export class ZeroCopySocket {
         fixedIndex = p0.index;
       }
     }
-    if (!this.stream && segmentSize === 0) {
-      // One datagram: the lean path of send()'s datagrams.
+    if (!this.stream && segmentSize === 0 && signal === null) {
+      // One datagram: the lean path of send()'s datagrams (a send with a signal takes the general one).
       const op = new DatagramVector(this, list, iov, len, zc, auto, dest, destAddr);
       op.slab = slab;
       if (leases !== null) {
@@ -974,6 +1009,8 @@ export class ZeroCopySocket {
     req.leases = leases;
     req.fixedIndex = fixedIndex;
     req.vectored = true;
+    req.signal = signal;
+    req.hold = slab;
     return this.start(req, callback);
   }
 
@@ -1253,6 +1290,11 @@ export class ZeroCopySocket {
       process.nextTick(() => this.maybeSettle(req));
       return promise;
     }
+    if (req.signal !== null) {
+      const onAbort = (): void => this.abortSend(req);
+      req.onAbort = onAbort;
+      req.signal.addEventListener('abort', onAbort, { once: true });
+    }
     if (!this.stream) {
       this.submitPart(req, 0);
     } else if (this.active === null) {
@@ -1288,6 +1330,7 @@ export class ZeroCopySocket {
     req.open++;
     this.undone++;
     const part = new SendPart(req, offset);
+    req.part = part;
     if (this.stream) this.ring.queueStream(part);
     else this.ring.queue(part);
   }
@@ -1305,6 +1348,8 @@ export class ZeroCopySocket {
     this.undone--;
     if (typeof res !== 'number') {
       this.finish(req, res);
+    } else if (req.aborted) {
+      this.onAbortedResult(req, offset, res);
     } else if (res === -12 /* ENOMEM */ && req.zc && req.fixedIndex < 0 && !this.destroyed) {
       // Pinning refused (RLIMIT_MEMLOCK): the same bytes again, copied; the stream stays in order.
       this.pinRefused();
@@ -1364,6 +1409,18 @@ export class ZeroCopySocket {
   /** The stream's request in the kernel is done: start the next, or stop after a failure. */
   private nextInStream(req: SendRequest): void {
     this.active = null;
+    if (req.err instanceof UringZcAbortError && !this.destroyed) {
+      if (req.sent === 0) {
+        // Aborted before any of its bytes went: the stream goes on without it, intact.
+        this.startNext();
+        return;
+      }
+      // Cut after some bytes: what follows would land in the middle of this send at the peer.
+      this.failure = new UringZcSystemError(-125 /* ECANCELED */, req.vectored ? 'sendmsg_zc' : 'send_zc',
+        `an aborted send cut this stream after ${req.sent} of its ${req.len} bytes; nothing more is sent on this socket`);
+      this.failQueued();
+      return;
+    }
     if (req.err !== null && req.err instanceof UringZcSystemError && !this.destroyed) {
       // The stream is broken at an unknown byte: nothing after it may be sent.
       this.failure = req.err;
@@ -1469,6 +1526,37 @@ export class ZeroCopySocket {
     if (this.closing) this.maybeFinishClose();
   }
 
+  /**
+   * The signal of `req` aborted. Waiting in the stream queue, it ends now (nothing of it was
+   * sent; the stream goes on). Otherwise its kernel request is cancelled, and the result says what
+   * happened (onAbortedResult). A send with no further kernel request to make is left to end as it
+   * ends: the kernel has all of its bytes.
+   */
+  private abortSend(req: SendRequest): void {
+    if (req.done || req.settled) return;
+    req.aborted = true;
+    if (this.stream && this.active !== req) {
+      this.queue.removeIf((r) => r === req);
+      this.finish(req, abortedError(req, 0));
+      if (this.closing) this.maybeFinishClose();
+      return;
+    }
+    if (req.part !== null) this.ring.cancelOp(req.part);
+  }
+
+  /** The result of an aborted send's kernel request (-ECANCELED, the bytes it moved, or its own result). */
+  private onAbortedResult(req: SendRequest, offset: number, res: number): void {
+    const sent = res > 0 ? offset + res : offset;
+    req.sent = sent;
+    if (res > 0) {
+      this.accepted += res;
+      this.idleTimer?.();
+    }
+    if (sent === req.len) this.finish(req, null); // the kernel had it all before the cancel
+    else if (res < 0 && res !== -125 /* ECANCELED */ && res !== -11 /* EAGAIN */) this.finish(req, sendError(res, req.len, req.zc, req.vectored));
+    else this.finish(req, abortedError(req, this.stream ? sent : 0));
+  }
+
   /** Ends the sends that never reached the kernel (after a stream error, destroy or ring close). */
   private failQueued(err?: () => Error): void {
     for (const r of this.queue.drain()) this.finish(r, err !== undefined ? err() : this.failure!.again());
@@ -1476,6 +1564,8 @@ export class ZeroCopySocket {
 
   /** Every CQE of `req` has come: the kernel is done with its Buffers (see maybeSettle). */
   private settle(req: SendRequest): void {
+    if (req.onAbort !== null) req.signal!.removeEventListener('abort', req.onAbort);
+    req.part = null;
     this.counters.notifications += req.notifs;
     if (req.pool !== null) req.pool.giveBack(req.slot);
     if (req.leases !== null) giveBackLeases(req.leases);
@@ -1608,9 +1698,9 @@ function writeIovecs(w: Uint32Array, v: number, iov: readonly number[], first: n
 }
 
 
-/** A stream send that can join a StreamBatch: one plain buffer, not from a pool. */
+/** A stream send that can join a StreamBatch: one plain buffer, not from a pool, no signal (it is cancelled alone). */
 function batchable(r: SendRequest): boolean {
-  return !r.vectored && r.pool === null;
+  return !r.vectored && r.pool === null && r.signal === null;
 }
 
 /** Returns the pool buffers a sendv() lent ([pool, index, pool, index, ...]) at its last CQE. */
@@ -1644,11 +1734,31 @@ function maxSkbFrags(): number {
   return maxFrags;
 }
 
+function validateSignal(signal: unknown): AbortSignal {
+  if (!(signal instanceof AbortSignal)) throw new UringZcArgumentError('"signal" must be an AbortSignal');
+  return signal;
+}
+
+/** A send whose signal had aborted before the call: nothing is queued; it rejects (or calls back) on the next tick. */
+function abortedAtOnce(signal: AbortSignal, callback: SendCallback | undefined): Promise<SendResult> | void {
+  const err = new UringZcAbortError('the send was aborted before it was queued; none of its bytes were sent', signal.reason);
+  if (callback === undefined) return Promise.reject(err);
+  process.nextTick(() => deliver({ callback, resolve: null, reject: null }, err, 0, false));
+}
+
+/** The AbortError of an aborted send, `sent` of whose bytes had gone to the kernel. */
+function abortedError(req: SendRequest, sent: number): UringZcAbortError {
+  const what = sent === 0
+    ? 'none of its bytes were sent'
+    : `${sent} of its ${req.len} bytes had gone to the kernel: the stream is cut there, and nothing more is sent on this socket`;
+  return new UringZcAbortError(`the send was aborted; ${what}`, req.signal!.reason, sent);
+}
+
 /** Checks send() option names without allocating (send() is the hot path). */
 function validateSendOptions(options: SendOptions): void {
   if (typeof options !== 'object' || options === null) throw new UringZcArgumentError('send options must be an object');
   for (const key in options) {
-    if (key !== 'address' && key !== 'port' && key !== 'zeroCopy' && key !== 'segmentSize') {
+    if (key !== 'address' && key !== 'port' && key !== 'zeroCopy' && key !== 'segmentSize' && key !== 'signal') {
       throw new UringZcArgumentError(`send options: unknown option "${key}" (known: ${SEND_OPTION_NAMES.join(', ')})`);
     }
   }
