@@ -1826,7 +1826,12 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     throw new UringZcUnsupportedError('cannot adopt this socket', `address family ${domain} is not supported`);
   }
   // Thread teardown (native/teardown.c) resets and closes it if JS cannot; close() forgets it.
-  const tracked = native.trackSocket(dup, type === SOCK_STREAM);
+  const tracked = native.trackSocket(dup, type === SOCK_STREAM, inode);
+  if (tracked === -16 /* EBUSY */) {
+    native.close(dup);
+    throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE',
+      'this stream socket is adopted already (by this thread or another): a byte stream has one writer, and two sets of sends would interleave in it; close() the first ZeroCopySocket first');
+  }
   if (tracked < 0) {
     native.close(dup);
     throw new UringZcSystemError(tracked, 'trackSocket');
