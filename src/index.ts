@@ -15,4 +15,4 @@ export {
   UringZcUnsupportedError,
   UringZcAbortError,
 } from './errors.js';
-export type { UringZcCode } from './errors.js';
+export type { UringZcCode, UringZcStateCode, ErrnoCode } from './errors.js';

@@ -626,7 +626,7 @@ export class ZeroCopySocket {
   readonly domain: number;
   /** @internal Length of a destination sockaddr of this socket's family (sockaddr_in/_in6). */
   readonly sockaddrLen: number;
-  /** What sends for it: the io_uring Ring, or the syscall backend of its kind. */
+  /** @internal What sends for it: the io_uring Ring, or the syscall backend of its kind. */
   readonly ring: Ring | SyscallRing;
   /** Which backend sends for this socket ('io_uring', 'msg_zerocopy' or 'copy'). */
   readonly backend: BackendName;

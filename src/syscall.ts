@@ -488,7 +488,7 @@ export class SyscallRing {
 
 const perThread: Partial<Record<'msg_zerocopy' | 'copy', SyscallRing>> = {};
 
-/** This thread's backend of that kind, made on first use. */
+/** @internal This thread's backend of that kind, made on first use. */
 export function syscallRing(kind: 'msg_zerocopy' | 'copy'): SyscallRing {
   let r = perThread[kind];
   if (r === undefined || r.closing) perThread[kind] = r = new SyscallRing(kind);
