@@ -69,6 +69,33 @@ export function createSink(): SinkNamespace {
   };
 }
 
+/** A namespace with only its loopback, up: for what must not touch the host's network settings. */
+export interface LoopbackNamespace {
+  readonly name: string;
+  /** Runs `argv` inside the namespace. */
+  spawn(argv: string[], options?: SpawnOptions): ChildProcess;
+  /** Sets a sysctl of the namespace (e.g. net.core.optmem_max, which is per namespace). */
+  sysctl(key: string, value: string): void;
+  dispose(): void;
+}
+
+export function createLoopbackNamespace(): LoopbackNamespace {
+  const name = uniqueName('uzclo');
+  ip('netns', 'add', name);
+  try {
+    ip('-n', name, 'link', 'set', 'lo', 'up');
+  } catch (e) {
+    deleteNamespace(name);
+    throw e;
+  }
+  return {
+    name,
+    spawn: (argv, options = {}) => spawn('ip', ['netns', 'exec', name, ...argv], options),
+    sysctl: (key, value) => ip('netns', 'exec', name, 'sysctl', '-q', '-w', `${key}=${value}`),
+    dispose: () => deleteNamespace(name),
+  };
+}
+
 /** Two namespaces joined by a veth pair: `a` has 198.19.0.1, `b` has 198.19.0.2. */
 export interface VethPair {
   readonly a: string;
@@ -122,7 +149,7 @@ function deleteNamespace(name: string): void {
 /** Namespaces this process made that still exist (tests assert this is empty at the end). */
 export function leftoverNamespaces(): string[] {
   const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  const mine = [`uzcsink${process.pid}x`, `uzcva${process.pid}x`, `uzcvb${process.pid}x`];
+  const mine = [`uzcsink${process.pid}x`, `uzcva${process.pid}x`, `uzcvb${process.pid}x`, `uzclo${process.pid}x`];
   return out.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => mine.some((p) => n.startsWith(p)));
 }
 

@@ -9,20 +9,29 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
-export type UringZcCode =
-  | 'ERR_URING_ZC_INVALID_ARG'
+/** The codes of UringZcStateError. */
+export type UringZcStateCode =
   | 'ERR_URING_ZC_RING_CLOSED'
   | 'ERR_URING_ZC_SOCKET_CLOSED'
   | 'ERR_URING_ZC_POOL_CLOSED'
   | 'ERR_URING_ZC_INVALID_STATE'
+  | 'ERR_URING_ZC_FILE_TRUNCATED';
+
+/** A kernel failure's errno name (`EPIPE`, `ECONNRESET`, ...; `E<n>` for a number without one). */
+export type ErrnoCode = `E${string}`;
+
+/** Every `code` a UringZcError can have (docs/errors.md lists them). */
+export type UringZcCode =
+  | 'ERR_URING_ZC_INVALID_ARG'
+  | UringZcStateCode
   | 'ERR_URING_ZC_UNSUPPORTED'
-  | 'ERR_URING_ZC_FILE_TRUNCATED'
-  | 'ABORT_ERR';
+  | 'ABORT_ERR'
+  | ErrnoCode;
 
 /** Base class of every error thrown or rejected by uring-zc. */
 export class UringZcError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: UringZcCode;
+  constructor(code: UringZcCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -31,16 +40,38 @@ export class UringZcError extends Error {
 
 /** A bad argument or option: thrown synchronously, nothing was queued. */
 export class UringZcArgumentError extends UringZcError {
+  declare readonly code: 'ERR_URING_ZC_INVALID_ARG';
   constructor(message: string) {
     super('ERR_URING_ZC_INVALID_ARG', message);
   }
 }
 
 /** The ring or socket is not in a state that allows the call (closed, not connected, ...). */
-export class UringZcStateError extends UringZcError {}
+export class UringZcStateError extends UringZcError {
+  declare readonly code: UringZcStateCode;
+  constructor(code: UringZcStateCode, message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * An AbortSignal ended the operation: `name` 'AbortError' and `code` 'ABORT_ERR' as Node's own,
+ * `cause` the signal's reason. For a send, `bytes` says how many of its bytes had gone to the
+ * kernel (0: none; on a stream socket more than 0 means the stream was cut there).
+ */
+export class UringZcAbortError extends UringZcError {
+  declare readonly code: 'ABORT_ERR';
+  readonly bytes: number;
+  constructor(message: string, reason: unknown, bytes = 0) {
+    super('ABORT_ERR', message, { cause: reason });
+    this.name = 'AbortError';
+    this.bytes = bytes;
+  }
+}
 
 /** io_uring or a feature of it is not available here; `reason` says why. */
 export class UringZcUnsupportedError extends UringZcError {
+  declare readonly code: 'ERR_URING_ZC_UNSUPPORTED';
   readonly reason: string;
   constructor(message: string, reason: string) {
     super('ERR_URING_ZC_UNSUPPORTED', `${message}: ${reason}`);
@@ -50,6 +81,7 @@ export class UringZcUnsupportedError extends UringZcError {
 
 /** A kernel failure: `code` is the errno name, `errno` the negative number, `syscall` where. */
 export class UringZcSystemError extends UringZcError {
+  declare readonly code: ErrnoCode;
   readonly errno: number;
   readonly syscall: string;
   private readonly hint: string | undefined;
@@ -72,19 +104,19 @@ export class UringZcSystemError extends UringZcError {
  * Where Linux gives one number two names, the one the kernel's own messages and man pages use
  * (os.constants.errno lists ENOTSUP before EOPNOTSUPP).
  */
-const PREFERRED_NAME: Record<number, string> = {
+const PREFERRED_NAME: Record<number, ErrnoCode> = {
   [os.constants.errno.EOPNOTSUPP]: 'EOPNOTSUPP',
   [os.constants.errno.EAGAIN]: 'EAGAIN',
   [os.constants.errno.EDEADLK]: 'EDEADLK',
 };
 
 /** The errno name of a (negative or positive) errno number, e.g. -32 -> 'EPIPE'. */
-export function errnoName(errno: number): string {
+export function errnoName(errno: number): ErrnoCode {
   const n = Math.abs(errno);
   const preferred = PREFERRED_NAME[n];
   if (preferred !== undefined) return preferred;
   for (const [name, value] of Object.entries(os.constants.errno)) {
-    if (value === n) return name;
+    if (value === n) return name as ErrnoCode;
   }
   return `E${n}`;
 }

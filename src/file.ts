@@ -28,7 +28,7 @@
  */
 import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:fs';
 import { native } from './native.js';
-import { UringZcArgumentError, UringZcError, UringZcStateError, UringZcSystemError } from './errors.js';
+import { UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError } from './errors.js';
 import { validateOptions, validateUint } from './options.js';
 import type { RingOp } from './ring.js';
 import { prepPollAdd, prepSplice } from './sqe.js';
@@ -143,30 +143,21 @@ export class FileSend {
   private fillBlocked = false;
   private eof = false;
   private noProgress = 0;
-  private started = false;
   private ended = false;
   private released = false;
   private cancelled = false;
   private stop = STOP_NONE;
   private stopError: Error | null = null;
   private abortReason: unknown = undefined;
-  private readonly onAbort: (() => void) | null;
 
   constructor(readonly sock: ZeroCopySocket, readonly fd: number, readonly ownsFd: boolean, readonly offset: number,
-    readonly length: number, readonly signal: AbortSignal | undefined) {
+    readonly length: number) {
     this.readPos = offset;
     this.endPos = offset + length;
-    if (signal !== undefined) {
-      this.onAbort = () => this.sock.fileAbort(this.req, signal.reason);
-      signal.addEventListener('abort', this.onAbort, { once: true });
-    } else {
-      this.onAbort = null;
-    }
   }
 
   /** It is this send's turn in the stream. */
   start(): void {
-    this.started = true;
     // Never settle inside the call that queued it (sendFile() or a completion): next tick.
     if (this.length === 0) {
       process.nextTick(() => this.step());
@@ -184,7 +175,10 @@ export class FileSend {
     this.step();
   }
 
-  /** The signal aborted after start(): cancel what is in the kernel; it ends when they are back. */
+  /**
+   * The signal aborted once it was the stream's turn (the socket takes a waiting send out of its
+   * queue itself): cancel what is in the kernel; it ends when those requests are back.
+   */
   abort(reason: unknown): void {
     if (this.ended || this.stop !== STOP_NONE) return;
     this.abortReason = reason;
@@ -192,11 +186,10 @@ export class FileSend {
     this.step();
   }
 
-  /** Settled: closes the file when it was opened here, stops listening to the signal. */
+  /** Settled: closes the file when it was opened here. */
   release(): void {
     if (this.released) return;
     this.released = true;
-    if (this.onAbort !== null) this.signal!.removeEventListener('abort', this.onAbort);
     // Node's fs: in a worker, Node closes what fs opened when the thread ends, and a descriptor
     // closed behind its back would be closed twice (perhaps someone else's by then).
     if (this.ownsFd) closeSync(this.fd);
@@ -341,32 +334,25 @@ export class FileSend {
       err = withBytes(new UringZcSystemError(ECANCELED, this.sock.backend === 'io_uring' ? 'splice' : 'sendfile',
         `the socket was destroyed after ${what}; the stream ends there`), sent);
     } else if (this.stop === STOP_ABORT) {
-      err = withBytes(fileAbortError(this.abortReason, `the sendFile was aborted after ${what}; the stream goes on after them`), sent);
+      err = new UringZcAbortError(`the sendFile was aborted after ${what}${cutText(sent)}`, this.abortReason, sent);
     } else if (this.stop === STOP_ERROR) {
       err = withBytes(this.stopError!, sent);
     } else if (sent < this.length) {
       err = withBytes(new UringZcStateError('ERR_URING_ZC_FILE_TRUNCATED',
-        `the file ended (it was truncated while it was sent) after ${what}; the stream goes on after them`), sent);
+        `the file ended (it was truncated while it was sent, or is shorter than asked) after ${what}${cutText(sent)}`), sent);
     }
-    this.sock.fileEnd(this.req, err, this.stop === STOP_ERROR && err instanceof UringZcSystemError);
+    this.sock.fileEnd(this.req, err);
   }
+}
 
-  /** Started (its bytes may be in flight): an abort cancels instead of removing it from the queue. */
-  get isStarted(): boolean {
-    return this.started;
-  }
+/** What a short sendFile did to the stream (ZeroCopySocket#nextInStream). */
+function cutText(sent: number): string {
+  return sent === 0 ? '; the stream goes on without it' : ': the stream is cut there, and nothing more is sent on this socket';
 }
 
 /** `err` with `bytes`: how many of the sendFile's bytes went to the kernel before it ended. */
 function withBytes<E extends Error>(err: E, bytes: number): E & { bytes: number } {
   return Object.assign(err, { bytes });
-}
-
-/** The AbortError of an aborted sendFile (code ABORT_ERR, cause = the signal's reason). */
-export function fileAbortError(reason: unknown, message = 'the sendFile was aborted before it started; nothing of it was sent'): UringZcError {
-  const e = new UringZcError('ABORT_ERR', message, { cause: reason });
-  e.name = 'AbortError';
-  return e;
 }
 
 /** sendFile()'s arguments, validated (parseFileSend) and not acted on yet. @internal */
@@ -421,7 +407,7 @@ export function parseFileSend(sock: ZeroCopySocket, file: unknown, options: Send
  * @internal
  */
 export function openFileSend(sock: ZeroCopySocket, args: FileArgs): FileSend {
-  const { file, offset, length, signal } = args;
+  const { file, offset, length } = args;
   let fd: number;
   let owns: boolean;
   if (typeof file === 'string') {
@@ -445,7 +431,7 @@ export function openFileSend(sock: ZeroCopySocket, args: FileArgs): FileSend {
     if (!st.isFile()) throw new UringZcArgumentError('"file" must be a regular file (splice and sendfile read the page cache)');
     const len = length ?? Math.max(0, st.size - offset);
     if (offset + len > Number.MAX_SAFE_INTEGER) throw new UringZcArgumentError('"offset" + "length" must be a safe integer');
-    return new FileSend(sock, fd, owns, offset, len, signal);
+    return new FileSend(sock, fd, owns, offset, len);
   } catch (e) {
     if (owns) closeSync(fd);
     throw e;

@@ -14,5 +14,6 @@ export {
   UringZcStateError,
   UringZcSystemError,
   UringZcUnsupportedError,
+  UringZcAbortError,
 } from './errors.js';
-export type { UringZcCode } from './errors.js';
+export type { UringZcCode, UringZcStateCode, ErrnoCode } from './errors.js';

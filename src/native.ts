@@ -45,8 +45,8 @@ export interface NativeBinding {
   sockInfo(fd: number): [number, number, number, number, number] | number;
   /** Ends a ring whose mappings were unmapped: detaches `shared`, forgets the ring, closes its fd. */
   release(shared: ArrayBuffer): number;
-  /** Records an adopted descriptor for thread teardown (reset if a stream, closed); close() forgets it. */
-  trackSocket(fd: number, isStream: boolean): number;
+  /** Records an adopted descriptor for thread teardown (reset if a stream, closed); close() forgets it. With `inode`, a stream socket is claimed as the process's one writer of it: -EBUSY when it is already. */
+  trackSocket(fd: number, isStream: boolean, inode?: number): number;
   /** setsockopt of an int option: 0 or -errno. */
   setSockOpt(fd: number, level: number, name: number, value: number): number;
   /** Drains MSG_ZEROCOPY completions into `out` as [lo, hi, copied] triples: how many, or -errno (-EAGAIN: none). */

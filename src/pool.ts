@@ -13,7 +13,7 @@
  */
 import { markAsUntransferable } from 'node:worker_threads';
 import { baseAddress } from './buffers.js';
-import { memlockHint, UringZcArgumentError, UringZcError, UringZcStateError, UringZcSystemError } from './errors.js';
+import { memlockHint, UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError } from './errors.js';
 import { native } from './native.js';
 import { validateOptions, validateUint } from './options.js';
 import type { Ring } from './ring.js';
@@ -332,8 +332,6 @@ function poolClosedError(): UringZcStateError {
   return new UringZcStateError('ERR_URING_ZC_POOL_CLOSED', 'the buffer pool is closed');
 }
 
-function abortError(signal: AbortSignal): UringZcError {
-  const e = new UringZcError('ABORT_ERR', 'the operation was aborted', { cause: signal.reason });
-  e.name = 'AbortError';
-  return e;
+function abortError(signal: AbortSignal): UringZcAbortError {
+  return new UringZcAbortError('the wait for a buffer was aborted', signal.reason);
 }

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { native, type PollHandle, type SetupResult } from './native.js';
 import { memlockHint, ringClosedError, UringZcArgumentError, UringZcStateError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
 import { validateOptions, validateUint } from './options.js';
-import { prepCancel } from './sqe.js';
+import { prepCancel, prepNop } from './sqe.js';
 import { BufferPool, BufferTable, type BufferPoolOptions } from './pool.js';
 import { adoptOn, type Adoptable, type AdoptOptions, type ZeroCopySocket } from './socket.js';
 import { Fifo } from './fifo.js';
@@ -189,6 +189,20 @@ export class RingMemory {
   }
 
   /**
+   * Word offset of the SQE with user_data (`lo`, `hi`) among those the kernel has not consumed,
+   * or -1. (Without SQPOLL the kernel reads SQEs only inside io_uring_enter on this thread: one it
+   * has not consumed may still be rewritten.)
+   */
+  findPending(lo: number, hi: number): number {
+    const w = this.sqes;
+    for (let p = Atomics.load(this.sq, this.sqHeadI); p !== this.sqTail; p = (p + 1) >>> 0) {
+      const o = (p & this.sqMask) << 4;
+      if (w[o + 8] === lo && w[o + 9] === hi) return o;
+    }
+    return -1;
+  }
+
+  /**
    * Publishes the SQ tail and enters the kernel: submits every pending SQE and, with
    * `getEvents`, runs deferred task work / waits for `minComplete` CQEs (bounded).
    * Returns the kernel's result (SQEs consumed) or -errno.
@@ -305,6 +319,12 @@ export class Ring {
   private readonly slots: (RingOp | undefined)[];
   /** Per slot: 1 when it holds a stream send (not counted against maxInFlight). */
   private slotWaits: Uint8Array;
+  /**
+   * Per slot: how many requests it has held (mod 2^32), written as the high word of user_data, so
+   * that a cancel by user_data (cancelOp) meets only the request it was written for, never a later
+   * one that reuses the slot.
+   */
+  private slotGens: Uint32Array;
   private readonly freeSlots: number[];
   /** Requests in slots that count against maxInFlight, and those that do not. */
   private boundedLive = 0;
@@ -378,6 +398,7 @@ export class Ring {
     this.maxInFlight = Math.max(1, Math.min(mem.sqEntries * 2, (mem.cqEntries >>> 1) - 4));
     this.slots = new Array<RingOp | undefined>(this.maxInFlight).fill(undefined);
     this.slotWaits = new Uint8Array(this.maxInFlight);
+    this.slotGens = new Uint32Array(this.maxInFlight);
     this.freeSlots = [];
     for (let i = this.maxInFlight - 1; i >= 0; i--) this.freeSlots.push(i);
     this.scratchAddr = native.address(this.scratch);
@@ -517,6 +538,45 @@ export class Ring {
   }
 
   /**
+   * @internal Cancels one request (an aborted send): one waiting for a slot or an SQE completes
+   * at once with -ECANCELED; one in the kernel gets an IORING_OP_ASYNC_CANCEL matching its
+   * user_data, slot and generation, and completes as the kernel says (-ECANCELED, the bytes done
+   * so far, or its result if it was done already). A request no longer here is left alone.
+   */
+  cancelOp(op: RingOp): void {
+    const mine = (o: RingOp): boolean => o === op;
+    if (this.backlog.removeIf(mine).length + this.streamBacklog.removeIf(mine).length > 0) {
+      op.complete(-125 /* ECANCELED */, 0);
+      this.afterCompletions();
+      return;
+    }
+    const slot = this.slots.indexOf(op);
+    if (slot < 0 || this.closedFlag) return;
+    const gen = this.slotGens[slot]!;
+    const queued = this.mem.findPending(slot, gen);
+    if (queued >= 0) {
+      // Written but not submitted: it becomes a NOP (same user_data), whose CQE (res 0, no
+      // notification) ends the request with nothing sent.
+      prepNop(this.mem.sqes, queued, slot);
+      return;
+    }
+    let o = this.mem.nextSqe();
+    if (o < 0) {
+      this.submit();
+      o = this.mem.nextSqe();
+      if (o < 0) return; // the kernel holds a full SQ; the request ends as it ends
+    }
+    const w = this.mem.sqes;
+    prepCancel(w, o, 0, 0, UD_INTERNAL);
+    // sqe->addr: the user_data to match (flags 0: by user_data, the first match).
+    w[o + 4] = slot;
+    w[o + 5] = gen;
+    w[o + 9] = 0;
+    this.mem.advance();
+    this.scheduleFlush();
+  }
+
+  /**
    * Gives `op` a slot and its SQE; false when there is no room. `waits` (1: a stream send) takes
    * a slot beyond maxInFlight, growing the table.
    */
@@ -535,7 +595,10 @@ export class Ring {
     this.slotWaits[slot] = waits;
     if (waits === 0) this.boundedLive++;
     else this.streamLive++;
-    op.prep(this.mem.sqes, o, slot);
+    const sqes = this.mem.sqes;
+    op.prep(sqes, o, slot);
+    // user_data's high word (no encoder writes it): the slot's generation.
+    sqes[o + 9] = ++this.slotGens[slot]!;
     this.mem.advance();
     return true;
   }
@@ -549,6 +612,9 @@ export class Ring {
     const waits = new Uint8Array(2 * n);
     waits.set(this.slotWaits);
     this.slotWaits = waits;
+    const gens = new Uint32Array(2 * n);
+    gens.set(this.slotGens);
+    this.slotGens = gens;
     return n;
   }
 

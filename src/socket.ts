@@ -17,6 +17,7 @@ import {
   memlockHint,
   ringClosedError,
   socketClosedError,
+  UringZcAbortError,
   UringZcArgumentError,
   UringZcStateError,
   UringZcSystemError,
@@ -29,7 +30,7 @@ import { capabilities, chooseBackend, requestedBackend } from './probe.js';
 import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
 import { Fifo } from './fifo.js';
-import { closeFilePipe, fileAbortError, type FilePipe, type FileRequest, type FileSend, openFilePipe, openFileSend, parseFileSend, type SendFileOptions } from './file.js';
+import { closeFilePipe, type FilePipe, type FileRequest, type FileSend, openFilePipe, openFileSend, parseFileSend, type SendFileOptions } from './file.js';
 import { syscallRing, type BackendName, SyscallRing } from './syscall.js';
 import {
   AF_INET,
@@ -98,6 +99,16 @@ export interface SendOptions {
    * request, through UDP GSO (a UDP_SEGMENT control message on IORING_OP_SENDMSG_ZC).
    */
   segmentSize?: number;
+  /**
+   * Aborts the send. Not yet in the kernel: it rejects at once with an AbortError (code
+   * ABORT_ERR, `cause` the signal's reason) and the rest of a stream goes on intact. In the
+   * kernel: the request is cancelled (io_uring: IORING_OP_ASYNC_CANCEL; the other backends cannot
+   * call back a sendmsg that returned), and the promise settles once the kernel has released the
+   * buffer. A send the kernel had taken whole before the abort resolves as usual. On a TCP socket
+   * a send cut after some of its bytes went ends the stream there: the AbortError says how many
+   * (`bytes`), and later sends on the socket reject with ECANCELED.
+   */
+  signal?: AbortSignal;
 }
 
 /** How a send ended. */
@@ -154,7 +165,7 @@ export const DEFAULT_ZERO_COPY_THRESHOLD = 16384;
 
 const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade', 'receive', 'backend'] as const;
 const BACKEND_CHOICES: readonly string[] = ['auto', 'io_uring', 'msg_zerocopy', 'copy'];
-const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy', 'segmentSize'] as const;
+const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy', 'segmentSize', 'signal'] as const;
 /**
  * Largest request on a stream socket; longer sends go as several requests, one at a time. Not
  * larger: each request's result is where the stream shows progress (Node's idle timer is
@@ -238,6 +249,15 @@ class SendRequest {
   resolve: ((r: SendResult) => void) | null;
   reject: ((e: Error) => void) | null;
   callback: SendCallback | null;
+  /** The send's AbortSignal and its listener, or null. Such a send never joins a StreamBatch. */
+  signal: AbortSignal | null;
+  onAbort: (() => void) | null;
+  /** Its signal aborted while it was not done: no further kernel request is made for it. */
+  aborted: boolean;
+  /** Its latest kernel request (the one an abort cancels). */
+  part: SendPart | null;
+  /** Memory the send's iovecs point into besides its chunks (sendv's small-chunk slab), or null. */
+  hold: Buffer | null;
   /** sendFile(): the file send that moves its bytes (src/file.ts), or null. */
   file: FileSend | null;
 
@@ -273,6 +293,11 @@ class SendRequest {
     this.resolve = null;
     this.reject = null;
     this.callback = null;
+    this.signal = null;
+    this.onAbort = null;
+    this.aborted = false;
+    this.part = null;
+    this.hold = null;
   }
 
   onNotif(res: number): void {
@@ -605,7 +630,7 @@ export class ZeroCopySocket {
   readonly domain: number;
   /** @internal Length of a destination sockaddr of this socket's family (sockaddr_in/_in6). */
   readonly sockaddrLen: number;
-  /** What sends for it: the io_uring Ring, or the syscall backend of its kind. */
+  /** @internal What sends for it: the io_uring Ring, or the syscall backend of its kind. */
   readonly ring: Ring | SyscallRing;
   /** Which backend sends for this socket ('io_uring', 'msg_zerocopy' or 'copy'). */
   readonly backend: BackendName;
@@ -790,6 +815,7 @@ export class ZeroCopySocket {
     let dest: Buffer | null = null;
     let destAddr = 0;
     let segmentSize = 0;
+    let signal: AbortSignal | null = null;
     if (options !== undefined) {
       // Option names are checked once per options object (senders reuse one); values every time.
       if (options !== this.lastOptions) {
@@ -806,11 +832,14 @@ export class ZeroCopySocket {
         destAddr = this.lastDestAddr;
       }
       if (options.segmentSize !== undefined) segmentSize = this.validateSegmentSize(options.segmentSize, len);
+      if (options.signal !== undefined) signal = validateSignal(options.signal);
     }
     if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
       throw new UringZcArgumentError(`"buf" is ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
     }
-    if (!this.stream && segmentSize === 0) {
+    if (signal !== null && signal.aborted) return abortedAtOnce(signal, callback);
+    // A send with a signal takes the general path (SendRequest), which knows how to cancel.
+    if (!this.stream && segmentSize === 0 && signal === null) {
       let op: DatagramSend;
       if (pool !== undefined) {
         // Pool buffers always go zero copy: their pages are pinned already, zero copy costs no more.
@@ -836,6 +865,7 @@ export class ZeroCopySocket {
       if (pool.ring === this.ring) req.fixedIndex = pool.index;
       req.segmentSize = segmentSize;
       req.vectored = segmentSize > 0;
+      req.signal = signal;
       return this.start(req, callback);
     }
     if (auto && zc && this.zcOff) zc = this.zcAgain();
@@ -844,6 +874,7 @@ export class ZeroCopySocket {
       req.segmentSize = segmentSize;
       req.vectored = true;
     }
+    req.signal = signal;
     return this.start(req, callback);
   }
 
@@ -914,6 +945,7 @@ export class ZeroCopySocket {
     let auto = true;
     let dest: Buffer | null = null;
     let segmentSize = 0;
+    let signal: AbortSignal | null = null;
     if (options !== undefined) {
       if (options !== this.lastOptions) {
         validateSendOptions(options);
@@ -926,10 +958,13 @@ export class ZeroCopySocket {
       }
       if (options.address !== undefined || options.port !== undefined) dest = this.destination(options);
       if (options.segmentSize !== undefined) segmentSize = this.validateSegmentSize(options.segmentSize, len);
+      if (options.signal !== undefined) signal = validateSignal(options.signal);
     }
     if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
       throw new UringZcArgumentError(`the chunks add up to ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
     }
+    // Before any pool buffer is lent: an aborted send takes nothing over.
+    if (signal !== null && signal.aborted) return abortedAtOnce(signal, callback);
     if (pools !== null) {
       zc = true;
       auto = false;
@@ -962,8 +997,8 @@ export class ZeroCopySocket {
         fixedIndex = p0.index;
       }
     }
-    if (!this.stream && segmentSize === 0) {
-      // One datagram: the lean path of send()'s datagrams.
+    if (!this.stream && segmentSize === 0 && signal === null) {
+      // One datagram: the lean path of send()'s datagrams (a send with a signal takes the general one).
       const op = new DatagramVector(this, list, iov, len, zc, auto, dest, destAddr);
       op.slab = slab;
       if (leases !== null) {
@@ -980,6 +1015,8 @@ export class ZeroCopySocket {
     req.leases = leases;
     req.fixedIndex = fixedIndex;
     req.vectored = true;
+    req.signal = signal;
+    req.hold = slab;
     return this.start(req, callback);
   }
 
@@ -1009,32 +1046,15 @@ export class ZeroCopySocket {
       throw new UringZcArgumentError('"callback" must be a function');
     }
     const args = parseFileSend(this, file, options);
-    if (args.signal?.aborted === true) {
-      // Aborted before the call: nothing is opened or queued, the stream is untouched.
-      const e = fileAbortError(args.signal.reason);
-      if (callback === undefined) return Promise.reject(e);
-      process.nextTick(() => callback(e, 0, false));
-      return;
-    }
+    // Aborted before the call: nothing is opened or queued, the stream is untouched.
+    if (args.signal?.aborted === true) return abortedAtOnce(args.signal, callback);
     const fs = openFileSend(this, args);
     const req = new SendRequest(this, null, 0, fs.length, false, false, null, 0);
     req.file = fs;
     fs.req = req;
+    // The signal as for send(): abortSend() takes it out of the queue, or has the FileSend cancel.
+    req.signal = args.signal ?? null;
     return this.start(req, callback);
-  }
-
-  /** @internal The signal of a sendFile aborted: out of the queue at once, or cancelled in the kernel. */
-  fileAbort(of: FileRequest, reason: unknown): void {
-    const req = of as SendRequest;
-    if (req.done) return;
-    const fs = req.file!;
-    if (fs.isStarted) {
-      fs.abort(reason);
-      return;
-    }
-    // Still waiting behind earlier sends: it leaves the queue; the rest of the stream is untouched.
-    this.queue.removeIf((r) => r === req);
-    this.finish(req, fileAbortError(reason));
   }
 
   /** @internal Bytes of a sendFile the kernel took. */
@@ -1050,23 +1070,11 @@ export class ZeroCopySocket {
   }
 
   /**
-   * @internal A sendFile ended (nothing of it in the kernel). `breaks`: a kernel error, the
-   * stream is broken as after a failed send; otherwise (done, truncated, aborted) the stream goes
-   * on after the bytes that went.
+   * @internal A sendFile ended (nothing of it in the kernel): as a send's last result. Short
+   * (aborted, truncated) after some bytes, it cuts the stream (nextInStream).
    */
-  fileEnd(of: FileRequest, err: Error | null, breaks: boolean): void {
-    const req = of as SendRequest;
-    if (err !== null && !breaks) {
-      req.err = err;
-      req.done = true;
-      if (this.active === req) {
-        this.active = null;
-        this.startNext();
-      }
-      this.maybeSettle(req);
-    } else {
-      this.finish(req, err);
-    }
+  fileEnd(of: FileRequest, err: Error | null): void {
+    this.finish(of as SendRequest, err);
     if (this.closing) this.maybeFinishClose();
   }
 
@@ -1365,6 +1373,11 @@ export class ZeroCopySocket {
       process.nextTick(() => this.maybeSettle(req));
       return promise;
     }
+    if (req.signal !== null) {
+      const onAbort = (): void => this.abortSend(req);
+      req.onAbort = onAbort;
+      req.signal.addEventListener('abort', onAbort, { once: true });
+    }
     if (!this.stream) {
       this.submitPart(req, 0);
     } else if (this.active === null) {
@@ -1400,6 +1413,7 @@ export class ZeroCopySocket {
     req.open++;
     this.undone++;
     const part = new SendPart(req, offset);
+    req.part = part;
     if (this.stream) this.ring.queueStream(part);
     else this.ring.queue(part);
   }
@@ -1421,6 +1435,8 @@ export class ZeroCopySocket {
     this.undone--;
     if (typeof res !== 'number') {
       this.finish(req, res);
+    } else if (req.aborted) {
+      this.onAbortedResult(req, offset, res);
     } else if (res === -12 /* ENOMEM */ && req.zc && req.fixedIndex < 0 && !this.destroyed) {
       // Pinning refused (RLIMIT_MEMLOCK): the same bytes again, copied; the stream stays in order.
       this.pinRefused();
@@ -1480,6 +1496,20 @@ export class ZeroCopySocket {
   /** The stream's request in the kernel is done: start the next, or stop after a failure. */
   private nextInStream(req: SendRequest): void {
     this.active = null;
+    // A sendFile of a file that ended early is short like an aborted send.
+    const truncated = req.file !== null && req.err instanceof UringZcStateError && req.err.code === 'ERR_URING_ZC_FILE_TRUNCATED';
+    if ((req.err instanceof UringZcAbortError || truncated) && !this.destroyed) {
+      if (req.sent === 0) {
+        // Aborted before any of its bytes went: the stream goes on without it, intact.
+        this.startNext();
+        return;
+      }
+      // Cut after some bytes: what follows would land in the middle of this send at the peer.
+      this.failure = new UringZcSystemError(-125 /* ECANCELED */, req.file !== null ? (this.ring.backend === 'io_uring' ? 'splice' : 'sendfile') : req.vectored ? 'sendmsg_zc' : 'send_zc',
+        `${truncated ? 'a truncated file' : req.file !== null ? 'an aborted sendFile' : 'an aborted send'} cut this stream after ${req.sent} of its ${req.len} bytes; nothing more is sent on this socket`);
+      this.failQueued();
+      return;
+    }
     if (req.err !== null && req.err instanceof UringZcSystemError && !this.destroyed) {
       // The stream is broken at an unknown byte: nothing after it may be sent.
       this.failure = req.err;
@@ -1585,6 +1615,38 @@ export class ZeroCopySocket {
     if (this.closing) this.maybeFinishClose();
   }
 
+  /**
+   * The signal of `req` aborted. Waiting in the stream queue, it ends now (nothing of it was
+   * sent; the stream goes on). Otherwise its kernel request is cancelled, and the result says what
+   * happened (onAbortedResult). A send with no further kernel request to make is left to end as it
+   * ends: the kernel has all of its bytes.
+   */
+  private abortSend(req: SendRequest): void {
+    if (req.done || req.settled) return;
+    req.aborted = true;
+    if (this.stream && this.active !== req) {
+      this.queue.removeIf((r) => r === req);
+      this.finish(req, abortedError(req, 0));
+      if (this.closing) this.maybeFinishClose();
+      return;
+    }
+    if (req.file !== null) req.file.abort(req.signal!.reason); // its requests are cancelled; it ends when they are back
+    else if (req.part !== null) this.ring.cancelOp(req.part);
+  }
+
+  /** The result of an aborted send's kernel request (-ECANCELED, the bytes it moved, or its own result). */
+  private onAbortedResult(req: SendRequest, offset: number, res: number): void {
+    const sent = res > 0 ? offset + res : offset;
+    req.sent = sent;
+    if (res > 0) {
+      this.accepted += res;
+      this.idleTimer?.();
+    }
+    if (sent === req.len) this.finish(req, null); // the kernel had it all before the cancel
+    else if (res < 0 && res !== -125 /* ECANCELED */ && res !== -11 /* EAGAIN */) this.finish(req, sendError(res, req.len, req.zc, req.vectored));
+    else this.finish(req, abortedError(req, this.stream ? sent : 0));
+  }
+
   /** Ends the sends that never reached the kernel (after a stream error, destroy or ring close). */
   private failQueued(err?: () => Error): void {
     for (const r of this.queue.drain()) this.finish(r, err !== undefined ? err() : this.failure!.again());
@@ -1592,6 +1654,8 @@ export class ZeroCopySocket {
 
   /** Every CQE of `req` has come: the kernel is done with its Buffers (see maybeSettle). */
   private settle(req: SendRequest): void {
+    if (req.onAbort !== null) req.signal!.removeEventListener('abort', req.onAbort);
+    req.part = null;
     this.counters.notifications += req.notifs;
     if (req.pool !== null) req.pool.giveBack(req.slot);
     if (req.leases !== null) giveBackLeases(req.leases);
@@ -1727,9 +1791,9 @@ function writeIovecs(w: Uint32Array, v: number, iov: readonly number[], first: n
 }
 
 
-/** A stream send that can join a StreamBatch: one plain buffer, not from a pool. */
+/** A stream send that can join a StreamBatch: one plain buffer, not from a pool, no signal (it is cancelled alone). */
 function batchable(r: SendRequest): boolean {
-  return !r.vectored && r.pool === null && r.file === null;
+  return !r.vectored && r.pool === null && r.signal === null && r.file === null;
 }
 
 /** Returns the pool buffers a sendv() lent ([pool, index, pool, index, ...]) at its last CQE. */
@@ -1763,11 +1827,31 @@ function maxSkbFrags(): number {
   return maxFrags;
 }
 
+function validateSignal(signal: unknown): AbortSignal {
+  if (!(signal instanceof AbortSignal)) throw new UringZcArgumentError('"signal" must be an AbortSignal');
+  return signal;
+}
+
+/** A send whose signal had aborted before the call: nothing is queued; it rejects (or calls back) on the next tick. */
+function abortedAtOnce(signal: AbortSignal, callback: SendCallback | undefined): Promise<SendResult> | void {
+  const err = new UringZcAbortError('the send was aborted before it was queued; none of its bytes were sent', signal.reason);
+  if (callback === undefined) return Promise.reject(err);
+  process.nextTick(() => deliver({ callback, resolve: null, reject: null }, err, 0, false));
+}
+
+/** The AbortError of an aborted send, `sent` of whose bytes had gone to the kernel. */
+function abortedError(req: SendRequest, sent: number): UringZcAbortError {
+  const what = sent === 0
+    ? 'none of its bytes were sent'
+    : `${sent} of its ${req.len} bytes had gone to the kernel: the stream is cut there, and nothing more is sent on this socket`;
+  return new UringZcAbortError(`the send was aborted; ${what}`, req.signal!.reason, sent);
+}
+
 /** Checks send() option names without allocating (send() is the hot path). */
 function validateSendOptions(options: SendOptions): void {
   if (typeof options !== 'object' || options === null) throw new UringZcArgumentError('send options must be an object');
   for (const key in options) {
-    if (key !== 'address' && key !== 'port' && key !== 'zeroCopy' && key !== 'segmentSize') {
+    if (key !== 'address' && key !== 'port' && key !== 'zeroCopy' && key !== 'segmentSize' && key !== 'signal') {
       throw new UringZcArgumentError(`send options: unknown option "${key}" (known: ${SEND_OPTION_NAMES.join(', ')})`);
     }
   }
@@ -1835,7 +1919,12 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     throw new UringZcUnsupportedError('cannot adopt this socket', `address family ${domain} is not supported`);
   }
   // Thread teardown (native/teardown.c) resets and closes it if JS cannot; close() forgets it.
-  const tracked = native.trackSocket(dup, type === SOCK_STREAM);
+  const tracked = native.trackSocket(dup, type === SOCK_STREAM, inode);
+  if (tracked === -16 /* EBUSY */) {
+    native.close(dup);
+    throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE',
+      'this stream socket is adopted already (by this thread or another): a byte stream has one writer, and two sets of sends would interleave in it; close() the first ZeroCopySocket first');
+  }
   if (tracked < 0) {
     native.close(dup);
     throw new UringZcSystemError(tracked, 'trackSocket');

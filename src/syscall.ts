@@ -227,6 +227,29 @@ export class SyscallRing {
     this.afterWork();
   }
 
+  /**
+   * One request (an aborted send) that has not been executed, or waits on its socket, completes
+   * at once with -ECANCELED. One the kernel took is left alone: a sendmsg that returned cannot be
+   * called back (its bytes are in the socket), and its completion comes as it comes.
+   */
+  cancelOp(op: RingOp): void {
+    const mine = (o: RingOp): boolean => o === op;
+    let found = this.pending.removeIf(mine).length > 0;
+    if (!found) {
+      for (const st of this.fds.values()) {
+        if (st.waiting.removeIf(mine).length === 0) continue;
+        found = true;
+        if (st.waiting.length === 0) st.waitingFor = 0;
+        this.watch(st);
+        break;
+      }
+    }
+    if (!found) return;
+    this.outstanding--;
+    op.complete(ECANCELED, 0);
+    this.afterWork();
+  }
+
   /** Requests of `sock` not executed yet are abandoned with `err` (a destroyed socket). */
   dropQueued(sock: object, err: () => Error): void {
     for (const op of this.pending.removeIf((o) => o.sock === sock)) {
@@ -493,7 +516,7 @@ export class SyscallRing {
 
 const perThread: Partial<Record<'msg_zerocopy' | 'copy', SyscallRing>> = {};
 
-/** This thread's backend of that kind, made on first use. */
+/** @internal This thread's backend of that kind, made on first use. */
 export function syscallRing(kind: 'msg_zerocopy' | 'copy'): SyscallRing {
   let r = perThread[kind];
   if (r === undefined || r.closing) perThread[kind] = r = new SyscallRing(kind);

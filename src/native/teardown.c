@@ -34,6 +34,8 @@
  * could not be kept in step with the SQ tail and the CQ head that way.) */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +57,45 @@ typedef struct uzc_sock {
   int fd;
   int stream;
   int reset;
+  /* A stream socket's inode while it is this process's writer of that socket (see claim()). */
+  uint64_t ino;
+  int claimed;
+  struct uzc_sock *wnext;
 } uzc_sock;
+
+/* Every stream socket adopted in this process, on any thread: a byte stream has one writer, as
+ * two rings' (or two ZeroCopySockets') sends would interleave in it. Keyed by inode, which names
+ * the socket whatever descriptor refers to it. */
+static pthread_mutex_t writers_mu = PTHREAD_MUTEX_INITIALIZER;
+static uzc_sock *writers;
+
+/* 0, or -EBUSY when another descriptor of the same socket is adopted already. */
+static int claim(uzc_sock *s) {
+  int ret = 0;
+  pthread_mutex_lock(&writers_mu);
+  for (uzc_sock *w = writers; w; w = w->wnext)
+    if (w->ino == s->ino) ret = -EBUSY;
+  if (ret == 0) {
+    s->wnext = writers;
+    writers = s;
+    s->claimed = 1;
+  }
+  pthread_mutex_unlock(&writers_mu);
+  return ret;
+}
+
+static void unclaim(uzc_sock *s) {
+  if (!s->claimed) return;
+  pthread_mutex_lock(&writers_mu);
+  for (uzc_sock **pp = &writers; *pp; pp = &(*pp)->wnext) {
+    if (*pp == s) {
+      *pp = s->wnext;
+      break;
+    }
+  }
+  s->claimed = 0;
+  pthread_mutex_unlock(&writers_mu);
+}
 
 typedef struct {
   uv_timer_t timer; /* first: the timer callback finds the record from the handle */
@@ -83,6 +123,7 @@ static void env_finalize(napi_env env, void *data, void *hint) {
   while (e->socks) {
     uzc_sock *s = e->socks;
     e->socks = s->next;
+    unclaim(s);
     free(s);
   }
   free(e);
@@ -188,21 +229,32 @@ napi_value uzc_release(napi_env env, napi_callback_info info) {
   return uzc_int(env, ret);
 }
 
-/* trackSocket(fd, isStream) -> 0 or -errno: an adopted (duplicated) socket descriptor, reset
- * and closed at teardown. close() (sock.c) forgets it, in the same call that closes it. */
+/* trackSocket(fd, isStream, inode?) -> 0 or -errno: an adopted (duplicated) socket descriptor,
+ * reset and closed at teardown. close() (sock.c) forgets it, in the same call that closes it.
+ * With an inode, a stream socket is claimed as its process's one writer: -EBUSY when it is
+ * already (by this thread or another). */
 napi_value uzc_track_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  int64_t fd;
+  size_t argc = 3;
+  napi_value argv[3];
+  int64_t fd, ino = 0;
   bool stream;
   UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  UZC_CHECK(env, argc == 2 && !uzc_arg_int(env, argv[0], &fd) && napi_get_value_bool(env, argv[1], &stream) == napi_ok,
-            "trackSocket(fd, isStream) expects an integer and a boolean");
+  UZC_CHECK(env, argc >= 2 && !uzc_arg_int(env, argv[0], &fd) && napi_get_value_bool(env, argv[1], &stream) == napi_ok &&
+            (argc < 3 || !uzc_arg_int(env, argv[2], &ino)),
+            "trackSocket(fd, isStream, inode?) expects an integer, a boolean and an integer");
   uzc_env *e = env_get(env);
   uzc_sock *s = e ? calloc(1, sizeof *s) : NULL;
   if (!s) return uzc_int(env, -ENOMEM);
   s->fd = (int)fd;
   s->stream = stream;
+  s->ino = (uint64_t)ino;
+  if (stream && ino > 0) {
+    int r = claim(s);
+    if (r < 0) {
+      free(s);
+      return uzc_int(env, r);
+    }
+  }
   s->next = e->socks;
   e->socks = s;
   return uzc_int(env, 0);
@@ -237,6 +289,7 @@ void uzc_untrack_fd(napi_env env, int fd) {
     if ((*pp)->fd == fd) {
       uzc_sock *s = *pp;
       *pp = s->next;
+      unclaim(s);
       free(s);
       return;
     }
@@ -384,6 +437,7 @@ static void step(uzc_env *e) {
   while (e->socks) {
     uzc_sock *s = e->socks;
     e->socks = s->next;
+    unclaim(s);
     if (close(s->fd) < 0) fprintf(stderr, "uring-zc: closing a socket at thread teardown: %s\n", strerror(errno));
     free(s);
   }
