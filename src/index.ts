@@ -1,5 +1,6 @@
 /** uring-zc: zero-copy network sends for Node.js through Linux io_uring. Public exports only. */
-export { Ring, DEFAULT_SETUP_FLAGS } from './ring.js';
+export { Ring } from './ring.js';
+export { DEFAULT_SETUP_FLAGS } from './ring-memory.js';
 export type { RingOptions } from './ring.js';
 export { adopt, ZeroCopySocket, DEFAULT_ZERO_COPY_THRESHOLD, IOV_MAX } from './socket.js';
 export { BufferPool } from './pool.js';

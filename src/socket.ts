@@ -25,7 +25,8 @@ import {
 } from './errors.js';
 import { native } from './native.js';
 import { validateBoolean, validateOptions, validateSendBuffer, validateThreshold, validateUint } from './options.js';
-import { defaultRing, type Ring, type RingOp } from './ring.js';
+import { defaultRing, Ring } from './ring.js';
+import type { RingOp } from './ring-memory.js';
 import { capabilities, chooseBackend, requestedBackend } from './probe.js';
 import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
@@ -1771,6 +1772,21 @@ function validateSendOptions(options: SendOptions): void {
 export function adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket {
   return adoptOn(undefined, target, options);
 }
+
+declare module './ring.js' {
+  interface Ring {
+    /**
+     * Adopts a socket for zero-copy sends on this ring: a connected net.Socket, a bound
+     * dgram.Socket, or a socket fd. The descriptor is duplicated; see adopt().
+     */
+    adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket;
+  }
+}
+
+// A method of Ring defined here, where sockets are: ring.ts builds on nothing above it.
+Ring.prototype.adopt = function adopt(this: Ring, target: Adoptable, options?: AdoptOptions): ZeroCopySocket {
+  return adoptOn(this, target, options);
+};
 
 /** @internal Shared by adopt() and Ring#adopt(). */
 export function adoptOn(ring: Ring | undefined, target: Adoptable, options: AdoptOptions = {}): ZeroCopySocket {

@@ -26,7 +26,7 @@
  */
 import { native, type PollHandle } from './native.js';
 import { ringClosedError } from './errors.js';
-import type { RingOp } from './ring.js';
+import type { RingOp } from './ring-memory.js';
 import { Fifo } from './fifo.js';
 import { IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_NOTIF_USAGE_ZC_COPIED, IORING_OP_SEND_ZC, IORING_OP_SENDMSG_ZC } from './uapi.js';
 
