@@ -47,6 +47,14 @@ export interface NativeBinding {
   release(shared: ArrayBuffer): number;
   /** Records an adopted descriptor for thread teardown (reset if a stream, closed); close() forgets it. With `inode`, a stream socket is claimed as the process's one writer of it: -EBUSY when it is already. */
   trackSocket(fd: number, isStream: boolean, inode?: number): number;
+  /**
+   * Makes `fd` (recorded with its inode) the one reader of its socket's MSG_ZEROCOPY completions,
+   * process-wide: the number the socket's next zero-copy send gets, or -EBUSY when another
+   * descriptor reads them. close() lets go.
+   */
+  claimErrqueue(fd: number): number;
+  /** Where the socket's zero-copy counter stands, kept for the next reader: 0 or -ENOENT. */
+  setErrqueueNext(fd: number, id: number): number;
   /** setsockopt of an int option: 0 or -errno. */
   setSockOpt(fd: number, level: number, name: number, value: number): number;
   /** Drains MSG_ZEROCOPY completions into `out` as [lo, hi, copied] triples: how many, or -errno (-EAGAIN: none). */

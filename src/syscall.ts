@@ -75,8 +75,6 @@ class FdState {
   }
 }
 
-/** The MSG_ZEROCOPY counter of each socket (by inode) this thread sent on: a re-adopted socket goes on counting. */
-const counters = new Map<number, number>();
 
 /**
  * A backend without io_uring, shaped like a Ring for the socket layer: it takes requests
@@ -160,11 +158,17 @@ export class SyscallRing {
    * Returns 0 or -errno (SO_ZEROCOPY refused: the socket has no zero-copy path).
    */
   attach(fd: number, inode: number): number {
+    let firstId = 0;
     if (this.backend === 'msg_zerocopy') {
       const r = native.setSockOpt(fd, 1 /* SOL_SOCKET */, 60 /* SO_ZEROCOPY */, 1);
       if (r < 0) return r;
+      // One reader of the socket's completions in the process (they are numbered per socket,
+      // and whoever reads the error queue takes them): -EBUSY while another descriptor is it,
+      // e.g. a UDP socket adopted on several threads — the later ones then copy.
+      firstId = native.claimErrqueue(fd);
+      if (firstId < 0) return firstId;
     }
-    this.fds.set(fd, new FdState(fd, inode, counters.get(inode) ?? 0));
+    this.fds.set(fd, new FdState(fd, inode, firstId));
     return 0;
   }
 
@@ -194,7 +198,7 @@ export class SyscallRing {
       this.watch(st);
       return;
     }
-    counters.set(st.inode, st.nextId);
+    if (this.backend === 'msg_zerocopy') native.setErrqueueNext(st.fd, st.nextId);
     if (st.timer !== null) clearInterval(st.timer);
     st.timer = null;
     if (st.events >= 0) native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);
