@@ -112,7 +112,8 @@ export interface CapabilitiesOptions {
 export type Command =
   | { readonly command: 'bench'; readonly options: BenchOptions }
   | { readonly command: 'capabilities'; readonly options: CapabilitiesOptions }
-  | { readonly command: 'help'; readonly topic: 'bench' | 'capabilities' | 'main' };
+  | { readonly command: 'help'; readonly topic: 'bench' | 'capabilities' | 'main' }
+  | { readonly command: 'version' };
 
 export const DEFAULTS = Object.freeze({
   scenarios: ['udp-sink'] as ScenarioName[],
@@ -149,6 +150,7 @@ const BOOLEAN_FLAGS = new Set(['--quick', '--help', '--sweep']);
 export function parseCommandLine(argv: readonly string[]): Command {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') return { command: 'help', topic: 'main' };
+  if (sub === '--version' || sub === '-v' || sub === 'version') return { command: 'version' };
   if (sub === 'bench') {
     if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', topic: 'bench' };
     return { command: 'bench', options: parseBenchOptions(rest) };
@@ -507,7 +509,7 @@ commands:
   bench          measure uring-zc against Node's dgram/net and the C reference sender
   capabilities   what io_uring, zero copy and the benchmark can use on this machine [--json]
 
-uring-zc <command> --help for the options of a command.
+uring-zc <command> --help for the options of a command; uring-zc --version for the package's version.
 `;
 
 export const CAPABILITIES_HELP = `usage: uring-zc capabilities [--json]
