@@ -27,9 +27,13 @@ const BIG = 8 << 20;
 /** The checkout's root, from dist/test/memlock.test.js. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** The unprivileged command prefix: prlimit (set the limit), then setpriv (drop to nobody). */
+/**
+ * The unprivileged command prefix: prlimit (set the limit), then setpriv (drop to nobody). The
+ * soft limit starts at 0 and memlock-child raises it to the hard one, LIMIT, once Node has
+ * started: Node's own io_uring rings (libuv, Node >= 22) are refused then and take none of it.
+ */
 function prefix(): string[] {
-  return ['prlimit', `--memlock=${LIMIT}:${LIMIT}`, 'setpriv', `--reuid=${UNPRIVILEGED_UID}`, `--regid=${UNPRIVILEGED_UID}`, '--clear-groups'];
+  return ['prlimit', `--memlock=0:${LIMIT}`, 'setpriv', `--reuid=${UNPRIVILEGED_UID}`, `--regid=${UNPRIVILEGED_UID}`, '--clear-groups'];
 }
 
 /**
