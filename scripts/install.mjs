@@ -14,7 +14,7 @@
  * `npm install --build-from-source` (npm_config_build_from_source=true) skips the prebuild.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,8 +34,16 @@ function loadFailure() {
   }
 }
 
+/** Is `cmd` an executable in a PATH directory? (No shell: PATH may not have one.) */
 function onPath(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      accessSync(path.join(dir || '.', cmd), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function fail(lines) {

@@ -14,7 +14,7 @@
  * stops and says what to install. URING_ZC_PREBUILD_ARCHS=x64 (comma-separated) builds fewer.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,8 +39,16 @@ function run(cmd, args, opts = {}) {
   if (r.status !== 0) fail(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}`);
 }
 
+/** Is `cmd` an executable in a PATH directory? (No shell: PATH may not have one.) */
 function onPath(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      accessSync(path.join(dir || '.', cmd), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** The Node headers to build against, without downloading: the running Node's, or npm_config_nodedir. */
@@ -71,7 +79,7 @@ function compilers(arch) {
   if (!onPath(cc)) {
     const canApt = process.getuid?.() === 0 && onPath('apt-get');
     if (!canApt) fail(`no cross compiler for ${arch}: install ${a.apt.join(' ')} (Debian/Ubuntu), or build fewer with URING_ZC_PREBUILD_ARCHS=${os.arch()}`);
-    console.log(`prebuild: installing ${a.apt.join(' ')} with apt-get`);
+    console.error(`prebuild: installing ${a.apt.join(' ')} with apt-get`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...a.apt], { stdio: 'inherit', env }).status === 0;
     if (!install()) {
@@ -161,7 +169,7 @@ try {
     const need = glibcNeeded(path.join(dir, 'uring-zc.glibc.node'));
     if (need !== null && versionAbove(need, ADDON_GLIBC_MAX)) fail(`the addon needs GLIBC_${need}, above GLIBC_${ADDON_GLIBC_MAX} (Node's own floor): find the call with readelf -V --wide`);
     const size = (f) => `${f} ${(statSync(path.join(dir, f)).size / 1024).toFixed(0)} KiB`;
-    console.log(`prebuild: linux-${arch}: ${size('uring-zc.glibc.node')}, ${size('uzc_ref_sender')} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    console.error(`prebuild: linux-${arch}: ${size('uring-zc.glibc.node')}, ${size('uzc_ref_sender')} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
 } finally {
   rmSync(stage, { recursive: true, force: true });
