@@ -11,7 +11,8 @@
  * build/Release (which node-gyp-build prefers) is left as it was. Headers: the running Node's own
  * (include/node next to its binary) or npm_config_nodedir; nothing is downloaded. A missing cross
  * compiler is installed with apt-get where that is possible (root on Debian), else the script
- * stops and says what to install. URING_ZC_PREBUILD_ARCHS=x64 (comma-separated) builds fewer.
+ * stops and says what to install. URING_ZC_PREBUILD_ARCHS=x64 (comma-separated) builds fewer; a
+ * git-URL install (npm runs prepack then) builds only this machine's architecture.
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -122,7 +123,12 @@ function versionAbove(a, b) {
   return false;
 }
 
-const wanted = (process.env.URING_ZC_PREBUILD_ARCHS ?? 'x64,arm64').split(',').map((s) => s.trim()).filter(Boolean);
+// `npm pack` / `npm publish` (and a direct run) build every platform. npm also runs prepack when it
+// installs the package from a git URL: there only this machine's architecture is built (no cross
+// compiler, no apt-get in a user's install), which is all that install loads.
+const forRelease = process.env.npm_command === undefined || ['pack', 'publish'].includes(process.env.npm_command);
+const defaultArchs = forRelease ? 'x64,arm64' : os.arch();
+const wanted = (process.env.URING_ZC_PREBUILD_ARCHS ?? defaultArchs).split(',').map((s) => s.trim()).filter(Boolean);
 for (const a of wanted) if (!(a in ARCHS)) fail(`unknown architecture ${a} in URING_ZC_PREBUILD_ARCHS (known: ${Object.keys(ARCHS).join(', ')})`);
 if (process.platform !== 'linux') fail('prebuilds are built on Linux');
 
