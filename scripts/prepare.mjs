@@ -8,15 +8,20 @@
  * the shell's `tsc: not found`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 let tsc;
 try {
-  tsc = createRequire(new URL('../package.json', import.meta.url)).resolve('typescript/bin/tsc');
-} catch {
+  // typescript's "exports" (7.x) do not include bin/tsc: find it from its package.json's "bin".
+  const pkgJson = createRequire(new URL('../package.json', import.meta.url)).resolve('typescript/package.json');
+  const bin = JSON.parse(readFileSync(pkgJson, 'utf8')).bin;
+  tsc = path.join(path.dirname(pkgJson), typeof bin === 'string' ? bin : bin.tsc);
+} catch (err) {
+  if (err?.code !== 'MODULE_NOT_FOUND') throw err;
   if (existsSync(new URL('../dist/src/index.js', import.meta.url))) process.exit(0);
   console.error([
     `uring-zc: ${ROOT} is an unbuilt checkout (no dist/) and TypeScript, a devDependency, is not installed there.`,
