@@ -13,7 +13,7 @@ export const SCENARIOS = ['udp-sink', 'tcp-loopback', 'tcp-veth'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /**
- * What a row measures. `c-ref` is the project's C reference sender (build/Release/uzc_ref_sender)
+ * What a row measures. `c-ref` is the project's C reference sender (bench/ref/sender.c: build/Release/uzc_ref_sender in a checkout, prebuilds/<platform>-<arch>/ in the package)
  * in `--c-ref-mode` (SEND_ZC by default); `c-ref-pool` is the same sender in its `zc-pool` mode
  * (SEND_ZC from registered buffers), the like-for-like ceiling of `zc-pool`. `c-msgzc` and
  * `c-sendto` are the same C sender without io_uring: `sendto(MSG_ZEROCOPY)` with completions from
@@ -468,7 +468,7 @@ rounds with their min-max.
                            msg-zc     uring-zc on its msg_zerocopy backend (no io_uring): sendmsg with
                                       MSG_ZEROCOPY, completions from the error queue
                            sync-copy  uring-zc on its copy backend (no io_uring): non-blocking sendmsg
-                           c-ref      the C reference sender (build/Release/uzc_ref_sender), --c-ref-mode
+                           c-ref      the C reference sender (bench/ref/sender.c, prebuilt in the package), --c-ref-mode
                            c-ref-pool the C reference sender, SEND_ZC from registered buffers
                            c-msgzc    the C sender without io_uring: SO_ZEROCOPY + sendto(MSG_ZEROCOPY),
                                       completions read from the socket's error queue

@@ -3,7 +3,7 @@
 # config, a PATH with node/npm/npx only (no cc, gcc, make, python3), the registry as the only
 # network. The install must use the prebuild (no build/ appears), then: 64 MiB intact over TCP
 # loopback through `import { adopt } from 'uring-zc'`, `npx uring-zc capabilities` and
-# `--version`, the examples from the installed package. Last, where no prebuild may be used
+# `--version`, the examples from the installed package; the same without install scripts. Last, where no prebuild may be used
 # (--build-from-source) the install must fail with the message that says what to install.
 CI_PART=install
 source "$(dirname "$0")/ci-lib.sh"
@@ -43,6 +43,17 @@ r="$(printf '%s\n' "$ex" | sed -n 's/^received \([0-9]*\) bytes, sha256 \([0-9a-
 log "examples/tcp-pool.js from the installed package: $r (sent = received)"
 ex="$(as_user "$home" "$bp" node node_modules/uring-zc/dist/examples/udp-send.js 2>&1)" || die "examples/udp-send: $ex"
 log "examples/udp-send.js: $(printf '%s' "$ex" | tail -1)"
+
+# Where install scripts do not run (npm install --ignore-scripts; npm 11 warns about packages
+# not in allowScripts), the prebuild still loads: node-gyp-build finds it at run time.
+proj3="$(scratch proj)"
+cd "$proj3"
+printf '{ "name": "user-app", "version": "1.0.0", "private": true, "type": "module" }\n' >package.json
+as_user "$home" "$bp" npm install --no-audit --no-fund --ignore-scripts "$t" >install.log 2>&1 || { cat install.log >&2; die "npm install --ignore-scripts"; }
+cp "$ROOT/scripts/ci-smoke.mjs" smoke.mjs
+out="$(as_user "$home" "$bp" node smoke.mjs 8)" || die "smoke after --ignore-scripts: $out"
+[[ "$out" == *'"addon":"prebuilds/linux-x64/uring-zc.glibc.node"'* ]] || die "after --ignore-scripts, not the prebuild: $out"
+log "with --ignore-scripts: the prebuild loads all the same (8 MiB intact)"
 
 # No prebuild allowed and no compiler: the install fails, saying what to install.
 proj2="$(scratch proj)"
