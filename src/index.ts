@@ -1,3 +1,7 @@
+/// <reference types="node" preserve="true" />
+// The reference above is kept in the emitted index.d.ts (preserve="true"): the declarations use
+// Buffer and Node's net/dgram types, and TypeScript >= 6 loads @types/node only where a file
+// asks for it (its "types" option defaults to []). @types/node is a peer dependency for it.
 /** uring-zc: zero-copy network sends for Node.js through Linux io_uring. Public exports only. */
 export { Ring } from './ring.js';
 export { DEFAULT_SETUP_FLAGS } from './ring-memory.js';

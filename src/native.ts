@@ -3,7 +3,8 @@
  * enters, registers, polls the ring fd and offers a few socket syscalls; every function returns a
  * negative errno instead of throwing for kernel failures, so that errors.ts maps them in one place.
  */
-import { createRequire } from 'node:module';
+import { loadAddon, PREBUILT_PLATFORMS } from './binaries.js';
+import { UringZcError } from './errors.js';
 
 export interface RingOffsets {
   head: number;
@@ -71,11 +72,24 @@ export interface NativeBinding {
   sqeSend(sqe: Uint32Array, zc: boolean): number;
 }
 
-const require = createRequire(import.meta.url);
-
+/**
+ * The addon through node-gyp-build (src/binaries.ts): a source build in build/Release, else the
+ * package's prebuild for this platform. Where neither exists, says what to do instead of
+ * node-gyp-build's bare "No native build was found".
+ */
 function load(): NativeBinding {
-  // dist/src/native.js -> ../../build/Release; src/native.ts is never run directly.
-  return require('../../build/Release/uring_zc.node') as NativeBinding;
+  try {
+    return loadAddon() as NativeBinding;
+  } catch (err) {
+    const found = (err as Error).message;
+    throw new UringZcError(
+      'ERR_URING_ZC_UNSUPPORTED',
+      `uring-zc: cannot load its native addon for ${process.platform}-${process.arch}: ${found}. ` +
+        `The npm package carries prebuilt binaries for ${PREBUILT_PLATFORMS.join(' and ')} (glibc); elsewhere the install ` +
+        'builds one from source, which needs python3, make and a C compiler: install them, then run `npm rebuild uring-zc`.',
+      { cause: err },
+    );
+  }
 }
 
 export const native: NativeBinding = load();
