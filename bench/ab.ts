@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/ab.js --a DIR --b DIR [--size N] [--windows N] [--pool]`: two builds of the
+ * `node dist/bench/ab.js --a DIR --b DIR [--size N] [--windows N] [--pool | --backend msg_zerocopy|copy]`: two builds of the
  * library (two checkouts, each built: `npm ci`) against each other, in one process, in
  * alternating windows of 250 ms, UDP into an IFB sink namespace it creates and removes (root).
  * Each build gets its own ring and socket and sends the same datagrams the same way (callback
@@ -18,6 +18,7 @@ const WINDOW_MS = 250;
 const DEST = { address: '198.18.0.2', port: 9 };
 
 interface Lib {
+  adopt(s: dgram.Socket, o: object): Sender;
   Ring: new () => { adopt(s: dgram.Socket, o: object): Sender; createBufferPool(o: object): Pool; close(): Promise<void> };
 }
 interface Sender {
@@ -36,10 +37,22 @@ function stringArg(name: string): string {
   return path.resolve(v);
 }
 
-async function setup(dir: string, size: number, usePool: boolean): Promise<{ send: (done: () => void) => void; close(): Promise<void> }> {
+async function setup(dir: string, size: number, usePool: boolean, backend: string | undefined): Promise<{ send: (done: () => void) => void; close(): Promise<void> }> {
   const lib = (await import(pathToFileURL(path.join(dir, 'dist/src/index.js')).href)) as Lib;
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, () => r()));
+  if (backend !== undefined) {
+    // A backend without io_uring: each build's own (one per library instance and thread).
+    const zs = lib.adopt(sock, { zeroCopyThreshold: 0, autoDowngrade: false, receive: false, backend });
+    const buf = Buffer.alloc(size, 1);
+    return {
+      send: (done) => zs.send(buf, DEST, done),
+      close: async () => {
+        await zs.close();
+        sock.close();
+      },
+    };
+  }
   const ring = new lib.Ring();
   const zs = ring.adopt(sock, { zeroCopyThreshold: 0, autoDowngrade: false, receive: false });
   const pool = usePool ? ring.createBufferPool({ bufferSize: size, count: 1 }) : null;
@@ -84,9 +97,9 @@ function drive(send: (done: () => void) => void): Promise<number> {
   });
 }
 
-async function child(a: string, b: string, size: number, windows: number, usePool: boolean): Promise<void> {
-  const A = await setup(a, size, usePool);
-  const B = await setup(b, size, usePool);
+async function child(a: string, b: string, size: number, windows: number, usePool: boolean, backend: string | undefined): Promise<void> {
+  const A = await setup(a, size, usePool, backend);
+  const B = await setup(b, size, usePool, backend);
   const ratios: number[] = [];
   const as: number[] = [];
   const bs: number[] = [];
@@ -102,7 +115,7 @@ async function child(a: string, b: string, size: number, windows: number, usePoo
   }
   await A.close();
   await B.close();
-  process.stdout.write(`${JSON.stringify({ size, windows, pool: usePool, aNsPerSend: Math.round(middle(as)), bNsPerSend: Math.round(middle(bs)), bSpeedOverA: Math.round(middle(ratios) * 1000) / 1000 })}\n`);
+  process.stdout.write(`${JSON.stringify({ size, windows, pool: usePool, backend: backend ?? 'io_uring', aNsPerSend: Math.round(middle(as)), bNsPerSend: Math.round(middle(bs)), bSpeedOverA: Math.round(middle(ratios) * 1000) / 1000 })}\n`);
 }
 
 async function main(): Promise<void> {
@@ -111,12 +124,16 @@ async function main(): Promise<void> {
   const size = intArg('--size', 16384);
   const windows = intArg('--windows', 20);
   const usePool = process.argv.includes('--pool');
-  if (process.argv.includes('--child')) return child(a, b, size, windows, usePool);
+  const bi = process.argv.indexOf('--backend');
+  const backend = bi >= 0 ? process.argv[bi + 1] : undefined;
+  if (backend !== undefined && backend !== 'msg_zerocopy' && backend !== 'copy') throw new Error('--backend is msg_zerocopy or copy');
+  if (backend !== undefined && usePool) throw new Error('--pool is for the io_uring backend');
+  if (process.argv.includes('--child')) return child(a, b, size, windows, usePool, backend);
   const json = await runChildInSink('ab', fileURLToPath(import.meta.url),
-    ['--a', a, '--b', b, '--size', String(size), '--windows', String(windows), ...(usePool ? ['--pool'] : [])]);
+    ['--a', a, '--b', b, '--size', String(size), '--windows', String(windows), ...(usePool ? ['--pool'] : []), ...(backend ? ['--backend', backend] : [])]);
   if (json !== null) {
     const r = json as Record<string, number>;
-    console.log(`size ${r['size']} B${usePool ? ', one registered buffer' : ''}, ${r['windows']} alternating windows of ${WINDOW_MS} ms, qd ${QD}:`);
+    console.log(`size ${r['size']} B${usePool ? ', one registered buffer' : ''}${backend ? `, backend ${backend}` : ''}, ${r['windows']} alternating windows of ${WINDOW_MS} ms, qd ${QD}:`);
     console.log(`  a ${r['aNsPerSend']} ns/send, b ${r['bNsPerSend']} ns/send; b's speed over a's: ${r['bSpeedOverA']}x (median of per-window ratios)`);
   }
 }

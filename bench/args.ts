@@ -13,7 +13,7 @@ export const SCENARIOS = ['udp-sink', 'tcp-loopback', 'tcp-veth'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /**
- * What a row measures. `c-ref` is the project's C reference sender (build/Release/uzc_ref_sender)
+ * What a row measures. `c-ref` is the project's C reference sender (bench/ref/sender.c: build/Release/uzc_ref_sender in a checkout, prebuilds/<platform>-<arch>/ in the package)
  * in `--c-ref-mode` (SEND_ZC by default); `c-ref-pool` is the same sender in its `zc-pool` mode
  * (SEND_ZC from registered buffers), the like-for-like ceiling of `zc-pool`. `c-msgzc` and
  * `c-sendto` are the same C sender without io_uring: `sendto(MSG_ZEROCOPY)` with completions from
@@ -125,7 +125,8 @@ export interface CapabilitiesOptions {
 export type Command =
   | { readonly command: 'bench'; readonly options: BenchOptions }
   | { readonly command: 'capabilities'; readonly options: CapabilitiesOptions }
-  | { readonly command: 'help'; readonly topic: 'bench' | 'capabilities' | 'main' };
+  | { readonly command: 'help'; readonly topic: 'bench' | 'capabilities' | 'main' }
+  | { readonly command: 'version' };
 
 export const DEFAULTS = Object.freeze({
   scenarios: ['udp-sink'] as ScenarioName[],
@@ -162,6 +163,7 @@ const BOOLEAN_FLAGS = new Set(['--quick', '--help', '--sweep', '--file']);
 export function parseCommandLine(argv: readonly string[]): Command {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') return { command: 'help', topic: 'main' };
+  if (sub === '--version' || sub === '-v' || sub === 'version') return { command: 'version' };
   if (sub === 'bench') {
     if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', topic: 'bench' };
     return { command: 'bench', options: parseBenchOptions(rest) };
@@ -528,7 +530,7 @@ rounds with their min-max.
                            msg-zc     uring-zc on its msg_zerocopy backend (no io_uring): sendmsg with
                                       MSG_ZEROCOPY, completions from the error queue
                            sync-copy  uring-zc on its copy backend (no io_uring): non-blocking sendmsg
-                           c-ref      the C reference sender (build/Release/uzc_ref_sender), --c-ref-mode
+                           c-ref      the C reference sender (bench/ref/sender.c, prebuilt in the package), --c-ref-mode
                            c-ref-pool the C reference sender, SEND_ZC from registered buffers
                            c-msgzc    the C sender without io_uring: SO_ZEROCOPY + sendto(MSG_ZEROCOPY),
                                       completions read from the socket's error queue
@@ -580,7 +582,7 @@ commands:
   bench          measure uring-zc against Node's dgram/net and the C reference sender
   capabilities   what io_uring, zero copy and the benchmark can use on this machine [--json]
 
-uring-zc <command> --help for the options of a command.
+uring-zc <command> --help for the options of a command; uring-zc --version for the package's version.
 `;
 
 export const CAPABILITIES_HELP = `usage: uring-zc capabilities [--json]

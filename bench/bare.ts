@@ -6,7 +6,7 @@
  * (bench/overhead.ts) and next to the C sender (the `bare` and `bare-pool` rows of uring-zc bench).
  */
 import { native, type PollHandle } from '../src/native.js';
-import { DEFAULT_SETUP_FLAGS, RingMemory, type CqeSink } from '../src/ring.js';
+import { DEFAULT_SETUP_FLAGS, RingMemory, type CqeSink } from '../src/ring-memory.js';
 import { prepSend } from '../src/sqe.js';
 import {
   IORING_CQE_F_MORE,

@@ -5,7 +5,7 @@
  * Exit status: 0 done; 1 a run failed or nothing could be reported; 2 bad command line;
  * 130 interrupted (children stopped and namespaces removed first).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { capabilities } from '../src/index.js';
 import { BENCH_HELP, CAPABILITIES_HELP, MAIN_HELP, parseCommandLine, UsageError, type BenchOptions, type Command } from './args.js';
@@ -13,7 +13,7 @@ import { renderChart } from './chart.js';
 import { netnsUnavailableReason } from './netns.js';
 import { formatTable } from './report.js';
 import { abortRun, run } from './run.js';
-import { C_REF_SENDER, zcPoolUnavailableReason } from './worker.js';
+import { C_REF_SENDER, C_REF_SENDER_MISSING, zcPoolUnavailableReason } from './worker.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   let cmd: Command;
@@ -28,12 +28,21 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'help':
       process.stdout.write(cmd.topic === 'bench' ? BENCH_HELP : cmd.topic === 'capabilities' ? CAPABILITIES_HELP : MAIN_HELP);
       return 0;
+    case 'version':
+      process.stdout.write(`${packageVersion()}\n`);
+      return 0;
     case 'capabilities':
       printCapabilities(cmd.options.json);
       return 0;
     case 'bench':
       return bench(cmd.options);
   }
+}
+
+/** The installed package's version (dist/bench/cli.js -> ../../package.json). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 async function bench(o: BenchOptions): Promise<number> {
@@ -99,7 +108,7 @@ function printCapabilities(json: boolean): void {
     memlockLimit: memlock,
     namespaces: netns === null,
     namespacesReason: netns,
-    cRefSender: existsSync(C_REF_SENDER) ? C_REF_SENDER : null,
+    cRefSender: C_REF_SENDER,
     zcPool: pool === null,
     zcPoolReason: pool,
     node: process.version,
@@ -121,7 +130,7 @@ function printCapabilities(json: boolean): void {
     ['kernel.io_uring_disabled', caps.ioUringDisabled === null ? 'no such sysctl' : String(caps.ioUringDisabled)],
     ['RLIMIT_MEMLOCK (soft)', mem],
     ['network namespaces', netns === null ? 'yes (udp-sink and tcp-veth can run)' : `no: ${netns}`],
-    ['C reference sender', existsSync(C_REF_SENDER) ? C_REF_SENDER : 'not built (npm run build)'],
+    ['C reference sender', C_REF_SENDER ?? `no: ${C_REF_SENDER_MISSING ?? ''}`],
     ['bench zc-pool mode', pool === null ? 'yes' : `no: ${pool}`],
     ['kernel', caps.kernel],
     ['node', `${process.version}, ${os.cpus().length} CPUs`],

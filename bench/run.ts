@@ -4,7 +4,6 @@
  * (A B C A B C: slow drifts and noise hit every mode alike), each row in a fresh process, and
  * folds the rounds into medians. It never measures in its own process.
  */
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { capabilities } from '../src/index.js';
@@ -16,7 +15,7 @@ import { netnsUnavailableReason } from './netns.js';
 import { finish, killAll } from './procs.js';
 import { scenarios, type ScenarioEnv } from './scenarios/index.js';
 import { benchFilePath, makeBenchFiles, removeBenchFiles, streamUnavailableReason } from './file.js';
-import { C_REF_SENDER, cSenderArgs, MAX_POOL_BYTES, zcPoolUnavailableReason, type WorkerArgs, type WorkerResult } from './worker.js';
+import { C_REF_SENDER, C_REF_SENDER_MISSING, cSenderArgs, MAX_POOL_BYTES, zcPoolUnavailableReason, type WorkerArgs, type WorkerResult } from './worker.js';
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -180,7 +179,7 @@ function modeUnavailableReason(mode: Mode, o: BenchOptions): string | null {
     if (r !== null) return r;
   }
   // sendto(MSG_ZEROCOPY) and plain sendto(2) need the C sender, not io_uring.
-  if (isSocketCMode(mode)) return existsSync(C_REF_SENDER) ? null : `the C reference sender is not built (${C_REF_SENDER}; run npm run build)`;
+  if (isSocketCMode(mode)) return C_REF_SENDER_MISSING;
   if (mode === 'msg-zc' && !capabilities().backends.msg_zerocopy.ok) return `MSG_ZEROCOPY is not available: ${capabilities().backends.msg_zerocopy.reason ?? 'unknown reason'}`;
   if (isSyscallMode(mode)) return null;
   const caps = capabilities();
@@ -190,7 +189,7 @@ function modeUnavailableReason(mode: Mode, o: BenchOptions): string | null {
     if (r !== null) return r;
   }
   if ((mode === 'sendv' || mode === 'gso') && !caps.sendmsgZc) return 'needs IORING_OP_SENDMSG_ZC (Linux 6.1)';
-  if (isCMode(mode) && !existsSync(C_REF_SENDER)) return `the C reference sender is not built (${C_REF_SENDER}; run npm run build)`;
+  if (isCMode(mode) && C_REF_SENDER_MISSING !== null) return C_REF_SENDER_MISSING;
   if (registersMemory(mode, o) && !caps.fixedBuffers) return 'registered buffers are not available (RLIMIT_MEMLOCK too low?)';
   return null;
 }
@@ -395,7 +394,8 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
   };
   let argv: string[];
   if (isCMode(p.mode)) {
-    argv = [C_REF_SENDER, ...cSenderArgs(wa)];
+    // modeUnavailableReason() skipped every C row where the sender is missing.
+    argv = [C_REF_SENDER ?? 'uzc_ref_sender', ...cSenderArgs(wa)];
   } else {
     argv = [process.execPath, WORKER, '--mode', p.mode, '--size', String(p.size), '--dst', env.dst, '--port', String(env.port),
       '--qd', String(o.qd), '--duration-ms', String(o.durationMs), '--warmup-ms', String(o.warmupMs), '--max-sends', String(o.maxSends),

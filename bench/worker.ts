@@ -16,12 +16,12 @@
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { encodeSockaddr } from '../src/address.js';
 import { addressOf } from '../src/buffers.js';
+import { toolMissingReason, toolPath } from '../src/binaries.js';
 import { adopt, Ring, type Adoptable, type AdoptOptions, type BufferPool, type SendOptions, type ZeroCopySocket } from '../src/index.js';
 import { BareRing } from './bare.js';
 import { fileRow } from './file.js';
@@ -72,8 +72,11 @@ export interface WorkerResult {
   firstError: string | null;
 }
 
-/** The C reference sender, built by `npm run build` next to the addon. */
-export const C_REF_SENDER = fileURLToPath(new URL('../../build/Release/uzc_ref_sender', import.meta.url));
+/** The C reference sender (src/binaries.ts: a checkout's build, or the package's prebuild), or null. */
+export const C_REF_SENDER: string | null = toolPath('uzc_ref_sender');
+
+/** Why C_REF_SENDER is null (the C rows skip with it), or null. */
+export const C_REF_SENDER_MISSING: string | null = C_REF_SENDER === null ? toolMissingReason('uzc_ref_sender') : null;
 
 /** Stops starting sends after this many failures: a broken socket would otherwise spin. */
 const MAX_ERRORS = 1000;
@@ -631,7 +634,7 @@ async function measure(a: WorkerArgs, c: Counters, issue: () => void, blocked: (
 
 /** Runs the C sender with the same flags and relabels its line. */
 async function cRef(a: WorkerArgs): Promise<WorkerResult> {
-  if (!existsSync(C_REF_SENDER)) throw new Error(`worker: ${C_REF_SENDER} is missing (run npm run build)`);
+  if (C_REF_SENDER === null) throw new Error(`worker: ${C_REF_SENDER_MISSING ?? ''}`);
   const child = spawn(C_REF_SENDER, cSenderArgs(a), { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -18,16 +18,13 @@
  *    has ended, so it cannot overtake the body.
  * A body that fails half-way (the file was truncated, the peer reset) breaks the framing: the
  * connection is destroyed, never reused.
- *
- * (Imports '../src/index.js' rather than 'uring-zc': the package's self-reference resolves only
- * once its types are built; from an installed package it is `import { adopt } from 'uring-zc'`.)
  */
 import { createReadStream, promises as fsp } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { adopt, type AdoptOptions, type ZeroCopySocket } from '../src/index.js';
+import { adopt, type AdoptOptions, type ZeroCopySocket } from 'uring-zc';
 
 export interface FileServerOptions {
   /** The directory served (nothing outside it is). */

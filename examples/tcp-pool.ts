@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
-import { Ring } from '../src/index.js';
+import { Ring } from 'uring-zc';
 
 const total = 64 * 1024 * 1024;
 const server = net.createServer((c) => {

@@ -5,7 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { adopt, capabilities } from '../src/index.js';
+import { adopt, capabilities } from 'uring-zc';
 
 const caps = capabilities();
 if (!caps.sendZc) {

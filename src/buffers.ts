@@ -22,3 +22,10 @@ export function baseAddress(ab: ArrayBufferLike): number {
   }
   return base;
 }
+
+/** A Number below 2^53 as a little-endian u64 at byte `at` of `b` (registration arguments). */
+export function writeU64(b: Buffer, at: number, v: number): void {
+  const hi = Math.floor(v / 4294967296);
+  b.writeUInt32LE(v - hi * 4294967296, at);
+  b.writeUInt32LE(hi, at + 4);
+}

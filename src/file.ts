@@ -30,7 +30,7 @@ import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:f
 import { native } from './native.js';
 import { UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError } from './errors.js';
 import { validateOptions, validateUint } from './options.js';
-import type { RingOp } from './ring.js';
+import type { RingOp } from './ring-memory.js';
 import { prepPollAdd, prepSplice } from './sqe.js';
 import { POLLOUT, SPLICE_F_MORE, SPLICE_F_NONBLOCK } from './uapi.js';
 import type { ZeroCopySocket } from './socket.js';

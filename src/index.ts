@@ -1,5 +1,10 @@
+/// <reference types="node" preserve="true" />
+// The reference above is kept in the emitted index.d.ts (preserve="true"): the declarations use
+// Buffer and Node's net/dgram types, and TypeScript >= 6 loads @types/node only where a file
+// asks for it (its "types" option defaults to []). @types/node is a peer dependency for it.
 /** uring-zc: zero-copy network sends for Node.js through Linux io_uring. Public exports only. */
-export { Ring, DEFAULT_SETUP_FLAGS } from './ring.js';
+export { Ring } from './ring.js';
+export { DEFAULT_SETUP_FLAGS } from './ring-memory.js';
 export type { RingOptions } from './ring.js';
 export { adopt, ZeroCopySocket, DEFAULT_ZERO_COPY_THRESHOLD, IOV_MAX } from './socket.js';
 export { BufferPool } from './pool.js';

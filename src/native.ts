@@ -3,7 +3,8 @@
  * enters, registers, polls the ring fd and offers a few socket syscalls; every function returns a
  * negative errno instead of throwing for kernel failures, so that errors.ts maps them in one place.
  */
-import { createRequire } from 'node:module';
+import { loadAddon, PREBUILT_PLATFORMS } from './binaries.js';
+import { UringZcError } from './errors.js';
 
 export interface RingOffsets {
   head: number;
@@ -47,6 +48,14 @@ export interface NativeBinding {
   release(shared: ArrayBuffer): number;
   /** Records an adopted descriptor for thread teardown (reset if a stream, closed); close() forgets it. With `inode`, a stream socket is claimed as the process's one writer of it: -EBUSY when it is already. */
   trackSocket(fd: number, isStream: boolean, inode?: number): number;
+  /**
+   * Makes `fd` (recorded with its inode) the one reader of its socket's MSG_ZEROCOPY completions,
+   * process-wide: the number the socket's next zero-copy send gets, or -EBUSY when another
+   * descriptor reads them. close() lets go.
+   */
+  claimErrqueue(fd: number): number;
+  /** Where the socket's zero-copy counter stands, kept for the next reader: 0 or -ENOENT. */
+  setErrqueueNext(fd: number, id: number): number;
   /** setsockopt of an int option: 0 or -errno. */
   setSockOpt(fd: number, level: number, name: number, value: number): number;
   /** Drains MSG_ZEROCOPY completions into `out` as [lo, hi, copied] triples: how many, or -errno (-EAGAIN: none). */
@@ -70,11 +79,24 @@ export interface NativeBinding {
   sendfileAsync(outFd: number, inFd: number, offset: number, count: number, callback: (res: number) => void): number;
 }
 
-const require = createRequire(import.meta.url);
-
+/**
+ * The addon through node-gyp-build (src/binaries.ts): a source build in build/Release, else the
+ * package's prebuild for this platform. Where neither exists, says what to do instead of
+ * node-gyp-build's bare "No native build was found".
+ */
 function load(): NativeBinding {
-  // dist/src/native.js -> ../../build/Release; src/native.ts is never run directly.
-  return require('../../build/Release/uring_zc.node') as NativeBinding;
+  try {
+    return loadAddon() as NativeBinding;
+  } catch (err) {
+    const found = (err as Error).message;
+    throw new UringZcError(
+      'ERR_URING_ZC_UNSUPPORTED',
+      `uring-zc: cannot load its native addon for ${process.platform}-${process.arch}: ${found}. ` +
+        `The npm package carries prebuilt binaries for ${PREBUILT_PLATFORMS.join(' and ')} (glibc); elsewhere the install ` +
+        'builds one from source, which needs python3, make and a C compiler: install them, then run `npm rebuild uring-zc`.',
+      { cause: err },
+    );
+  }
 }
 
 export const native: NativeBinding = load();

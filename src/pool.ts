@@ -12,11 +12,11 @@
  * back with release(). close() waits for every buffer in flight, then unregisters the region.
  */
 import { markAsUntransferable } from 'node:worker_threads';
-import { baseAddress } from './buffers.js';
-import { memlockHint, UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError } from './errors.js';
+import { baseAddress, writeU64 } from './buffers.js';
+import { memlockHint, ringClosedError, UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError } from './errors.js';
 import { native } from './native.js';
 import { validateOptions, validateUint } from './options.js';
-import type { Ring } from './ring.js';
+import { Ring } from './ring.js';
 import { IORING_REGISTER_BUFFERS2, IORING_REGISTER_BUFFERS_UPDATE } from './uapi.js';
 
 /** Options of ring.createBufferPool(). */
@@ -103,12 +103,6 @@ export class BufferTable {
     arg.writeUInt32LE(1, 24);
     return native.register(this.ring.mem.fd, IORING_REGISTER_BUFFERS_UPDATE, arg, 32);
   }
-}
-
-export function writeU64(b: Buffer, at: number, v: number): void {
-  const hi = Math.floor(v / 4294967296);
-  b.writeUInt32LE(v - hi * 4294967296, at);
-  b.writeUInt32LE(hi, at + 4);
 }
 
 const poolOfMemory = new WeakMap<ArrayBufferLike, BufferPool>();
@@ -323,7 +317,7 @@ export class BufferPool {
     if (this.closedFlag || this.inFlightCount > 0) return;
     this.closedFlag = true;
     if (!this.ring.closed) this.table.remove(this.index);
-    this.ring.untrackPool(this);
+    this.ring.pools.delete(this);
     this.resolveClose?.();
   }
 }
@@ -335,3 +329,27 @@ function poolClosedError(): UringZcStateError {
 function abortError(signal: AbortSignal): UringZcAbortError {
   return new UringZcAbortError('the wait for a buffer was aborted', signal.reason);
 }
+
+declare module './ring.js' {
+  interface Ring {
+    /**
+     * Creates a pool of `count` registered buffers of `bufferSize` bytes (one registered region).
+     * Sends of its buffers use IORING_RECVSEND_FIXED_BUF. See BufferPool.
+     * @throws ENOMEM (with the RLIMIT_MEMLOCK limit and how to raise it) when the kernel cannot pin it.
+     */
+    createBufferPool(options?: BufferPoolOptions): BufferPool;
+  }
+}
+
+/** Each ring's registered buffer table, made with its first pool. */
+const tables = new WeakMap<Ring, BufferTable>();
+
+// A method of Ring defined here, where pools are: ring.ts builds on nothing above it.
+Ring.prototype.createBufferPool = function createBufferPool(this: Ring, options: BufferPoolOptions = {}): BufferPool {
+  if (this.closing) throw ringClosedError();
+  let table = tables.get(this);
+  if (table === undefined) tables.set(this, (table = new BufferTable(this)));
+  const pool = new BufferPool(this, table, options);
+  this.pools.add(pool);
+  return pool;
+};

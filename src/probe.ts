@@ -8,7 +8,7 @@ import os from 'node:os';
 import { errnoName, hasCapIpcLock, readMemlockLimit, UringZcArgumentError } from './errors.js';
 import type { BackendName } from './syscall.js';
 import { native } from './native.js';
-import { CQ_PER_SQ, DEFAULT_ENTRIES, DEFAULT_SETUP_FLAGS, RingMemory, ringMemlockHint, setupFailureReason } from './ring.js';
+import { CQ_PER_SQ, DEFAULT_ENTRIES, DEFAULT_SETUP_FLAGS, RingMemory, ringMemlockHint, setupFailureReason } from './ring-memory.js';
 import { prepSend } from './sqe.js';
 import {
   IORING_CQE_F_MORE,
@@ -23,8 +23,7 @@ import {
   IO_URING_OP_SUPPORTED,
   IORING_SETUP_CQSIZE,
 } from './uapi.js';
-import { addressOf } from './buffers.js';
-import { writeU64 } from './pool.js';
+import { addressOf, writeU64 } from './buffers.js';
 
 /** What this process can use, and why not where it cannot. */
 export interface Capabilities {

@@ -25,7 +25,8 @@ import {
 } from './errors.js';
 import { native } from './native.js';
 import { validateBoolean, validateOptions, validateSendBuffer, validateThreshold, validateUint } from './options.js';
-import { defaultRing, type Ring, type RingOp } from './ring.js';
+import { defaultRing, Ring } from './ring.js';
+import type { RingOp } from './ring-memory.js';
 import { capabilities, chooseBackend, requestedBackend } from './probe.js';
 import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
@@ -1865,6 +1866,21 @@ export function adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket
   return adoptOn(undefined, target, options);
 }
 
+declare module './ring.js' {
+  interface Ring {
+    /**
+     * Adopts a socket for zero-copy sends on this ring: a connected net.Socket, a bound
+     * dgram.Socket, or a socket fd. The descriptor is duplicated; see adopt().
+     */
+    adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket;
+  }
+}
+
+// A method of Ring defined here, where sockets are: ring.ts builds on nothing above it.
+Ring.prototype.adopt = function adopt(this: Ring, target: Adoptable, options?: AdoptOptions): ZeroCopySocket {
+  return adoptOn(this, target, options);
+};
+
 /** @internal Shared by adopt() and Ring#adopt(). */
 export function adoptOn(ring: Ring | undefined, target: Adoptable, options: AdoptOptions = {}): ZeroCopySocket {
   validateOptions('adopt options', options, ADOPT_OPTION_NAMES);
@@ -1933,6 +1949,12 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     // No zero-copy path for local sockets (EOPNOTSUPP from SEND_ZC): they get a copying send.
     r = syscallRing('copy');
   }
+  if (r.backend === 'msg_zerocopy' && target instanceof dgram.Socket && options.receive !== false && LIBUV_DRAINS_UDP_ERRQUEUE) {
+    // libuv >= 1.52 (Node 24) reads a UDP socket's error queue when it polls it for reading,
+    // where MSG_ZEROCOPY completions arrive: they would be lost and the sends never settle.
+    // So a dgram socket that Node reads copies; { receive: false } keeps MSG_ZEROCOPY.
+    r = syscallRing('copy');
+  }
   if (r.backend !== 'io_uring') {
     let a = (r as SyscallRing).attach(dup, inode);
     if (a < 0 && r.backend === 'msg_zerocopy') {
@@ -1961,6 +1983,12 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
   }
   return new ZeroCopySocket(r, dup, domain, type, node, options, paused);
 }
+
+/** Does this Node's libuv drain the error queue of a UDP socket it reads (1.52 does, 1.51 does not)? */
+const LIBUV_DRAINS_UDP_ERRQUEUE = ((): boolean => {
+  const [major = 0, minor = 0] = (process.versions.uv ?? '0.0').split('.').map(Number);
+  return major > 1 || (major === 1 && minor >= 52);
+})();
 
 /** How many open ZeroCopySockets adopted each dgram.Socket with `receive: false`. */
 const pausers = new WeakMap<dgram.Socket, number>();

@@ -221,6 +221,35 @@ for (const kind of KINDS) {
   });
 }
 
+test('msg_zerocopy: a dgram socket that Node reads copies where libuv drains its error queue (libuv >= 1.52: Node 24); with receive: false it keeps MSG_ZEROCOPY; the sends of both settle', { timeout: 20_000, skip: mzcReason ?? false }, async () => {
+  // libuv 1.52 reads the error queue of a UDP socket it polls for reading, where MSG_ZEROCOPY
+  // completions arrive (seen with strace: recvmsg(MSG_ERRQUEUE) on Node's descriptor); with
+  // them gone, such sends never settled.
+  const [major = 0, minor = 0] = process.versions.uv.split('.').map(Number);
+  const drains = major > 1 || (major === 1 && minor >= 52);
+  const rx = await udpReceiver('udp4');
+  const read = await boundUdp('udp4');
+  const sendOnly = await boundUdp('udp4');
+  const zsRead = adopt(read, { backend: 'msg_zerocopy' });
+  const zsSendOnly = adopt(sendOnly, { backend: 'msg_zerocopy', receive: false });
+  try {
+    assert.equal(zsRead.backend, drains ? 'copy' : 'msg_zerocopy', `libuv ${process.versions.uv}, Node reads the socket`);
+    assert.equal(zsSendOnly.backend, 'msg_zerocopy', 'Node does not read it');
+    const dest = { address: '127.0.0.1', port: rx.port };
+    const results = await within(Promise.all([zsRead.send(datagram(0, 20000), dest), zsSendOnly.send(datagram(1, 20000), dest)]), 10_000, 'both sends settle');
+    assert.deepEqual(results, [{ bytes: 20000, zeroCopy: false }, { bytes: 20000, zeroCopy: false }], 'loopback copies');
+    await rx.waitFor(2, 10_000);
+    const bySeq = new Map(rx.messages.map((m) => [m.data.readUInt32BE(0), m.data]));
+    for (const i of [0, 1]) assert.ok(bySeq.get(i)?.equals(datagram(i, 20000)), `datagram ${i} intact`);
+  } finally {
+    await zsRead.close();
+    await zsSendOnly.close();
+    await closeDgram(read);
+    await closeDgram(sendOnly);
+    await rx.close();
+  }
+});
+
 for (const kind of KINDS) {
   test(`${kind}: a sender that sends again from each callback still lets the event loop turn (a timer fires)`, { timeout: 30_000, skip: reason(kind) }, async () => {
     const rx = dgram.createSocket('udp4');

@@ -9,14 +9,15 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { C_REF_SENDER } from '../bench/worker.js';
+import { toolMissingReason, toolPath } from '../src/binaries.js';
 import { withSink } from './helpers/env.js';
 
-const noSender = existsSync(C_REF_SENDER) ? null : `the C reference sender is not built (${C_REF_SENDER}; run npm run build)`;
+/** The sender's path ('' where missing: then every test skips with noSender). */
+const C_REF_SENDER = toolPath('uzc_ref_sender') ?? '';
+const noSender = C_REF_SENDER === '' ? toolMissingReason('uzc_ref_sender') : null;
 
 interface SenderLine {
   mode: string;

@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { addonPath } from '../src/binaries.js';
 import { collectChild, lastJson } from './helpers/pool-helpers.js';
 
 const LIMIT = 65536;
@@ -25,9 +27,13 @@ const BIG = 8 << 20;
 /** The checkout's root, from dist/test/memlock.test.js. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** The unprivileged command prefix: prlimit (set the limit), then setpriv (drop to nobody). */
+/**
+ * The unprivileged command prefix: prlimit (set the limit), then setpriv (drop to nobody). The
+ * soft limit starts at 0 and memlock-child raises it to the hard one, LIMIT, once Node has
+ * started: Node's own io_uring rings (libuv, Node >= 22) are refused then and take none of it.
+ */
 function prefix(): string[] {
-  return ['prlimit', `--memlock=${LIMIT}:${LIMIT}`, 'setpriv', `--reuid=${UNPRIVILEGED_UID}`, `--regid=${UNPRIVILEGED_UID}`, '--clear-groups'];
+  return ['prlimit', `--memlock=0:${LIMIT}`, 'setpriv', `--reuid=${UNPRIVILEGED_UID}`, `--regid=${UNPRIVILEGED_UID}`, '--clear-groups'];
 }
 
 /**
@@ -35,15 +41,20 @@ function prefix(): string[] {
  * unprivileged user: the checkout itself may sit where that user cannot go (a clone in root's
  * mode-700 home), and Node opens its main module by absolute path, which needs search
  * permission on every parent directory. The copy keeps the layout the code expects
- * (dist/src/native.js loads ../../build/Release/uring_zc.node; package.json says "type": "module").
+ * (dist/src/binaries.js loads the addon through node-gyp-build from the package root: the same
+ * addon file this process loaded, at the same relative path, and node-gyp-build itself in
+ * node_modules; package.json says "type": "module").
  */
 function stageChild(): { dir: string; script: string; files: string[] } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'uzc-memlock-'));
   mkdirSync(path.join(dir, 'dist/test/helpers'), { recursive: true });
-  mkdirSync(path.join(dir, 'build/Release'), { recursive: true });
   cpSync(path.join(ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
+  const loader = path.dirname(createRequire(import.meta.url).resolve('node-gyp-build/package.json'));
+  cpSync(loader, path.join(dir, 'node_modules/node-gyp-build'), { recursive: true });
   // memlock-child.js imports only ../../src/index.js (and Node's own modules).
-  const files = ['dist/test/helpers/memlock-child.js', 'build/Release/uring_zc.node'];
+  const addon = path.relative(ROOT, addonPath());
+  mkdirSync(path.join(dir, path.dirname(addon)), { recursive: true });
+  const files = ['dist/test/helpers/memlock-child.js', addon];
   for (const f of files) cpSync(path.join(ROOT, f), path.join(dir, f));
   writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
   const own = (p: string): void => {
@@ -54,7 +65,7 @@ function stageChild(): { dir: string; script: string; files: string[] } {
     }
   };
   own(dir);
-  const abs = [...files, 'dist/src/index.js', 'dist/src/native.js', 'package.json'].map((f) => path.join(dir, f));
+  const abs = [...files, 'dist/src/index.js', 'dist/src/native.js', 'dist/src/binaries.js', 'node_modules/node-gyp-build/index.js', 'package.json'].map((f) => path.join(dir, f));
   return { dir, script: path.join(dir, 'dist/test/helpers/memlock-child.js'), files: abs };
 }
 

@@ -7,13 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
+import { toolMissingReason, toolPath } from '../src/binaries.js';
 import { collectChild, lastJson } from './helpers/pool-helpers.js';
 import { withSink } from './helpers/env.js';
 
-const NO_URING = fileURLToPath(new URL('../../build/Release/uzc_no_uring', import.meta.url));
+/** The launcher's path ('' where missing: then unavailableReason() says why). */
+const NO_URING = toolPath('uzc_no_uring') ?? '';
 const CHILD = fileURLToPath(new URL('./helpers/no-uring-child.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../bench/cli.js', import.meta.url));
 
@@ -22,7 +23,7 @@ const ADOPT_WITHOUT_IO_URING = { ok: true, backend: 'msg_zerocopy' } as const;
 
 /** Why the launcher cannot be used here, or null. */
 function unavailableReason(): string | null {
-  if (!existsSync(NO_URING)) return `the launcher is not built (${NO_URING}; run npm run build)`;
+  if (NO_URING === '') return toolMissingReason('uzc_no_uring');
   const r = spawnSync(NO_URING, ['true'], { encoding: 'utf8' });
   if (r.status !== 0) return `the launcher cannot install its seccomp filter here: ${(r.stderr || r.error?.message || `exit status ${String(r.status ?? r.signal)}`).trim()}`;
   return null;

@@ -40,6 +40,8 @@ NAPI_MODULE_INIT() {
     { "sqeSend", uzc_sqe_send },
     { "release", uzc_release },
     { "trackSocket", uzc_track_socket },
+    { "claimErrqueue", uzc_claim_errqueue },
+    { "setErrqueueNext", uzc_set_errqueue_next },
     { "pipeOpen", uzc_pipe_open },
     { "sendfileAsync", uzc_sendfile_async },
   };

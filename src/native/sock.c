@@ -51,7 +51,10 @@ napi_value uzc_sock_info(napi_env env, napi_callback_info info) {
   UZC_CALL(env, napi_create_array_with_length(env, 5, &arr));
   for (int i = 0; i < 3; i++) napi_set_element(env, arr, i, uzc_int(env, v[i]));
   napi_set_element(env, arr, 3, uzc_int(env, connected));
-  struct stat st;
-  napi_set_element(env, arr, 4, uzc_int(env, fstat((int)fd, &st) == 0 ? (double)st.st_ino : -1));
+  /* statx, not fstat: glibc >= 2.33 binds fstat to fstat64@GLIBC_2.33, which would keep the
+   * prebuilt addon from loading on glibc 2.28-2.32 (RHEL 8, Debian 11), where Node itself runs. */
+  struct statx stx;
+  int ok = statx((int)fd, "", AT_EMPTY_PATH, STATX_INO, &stx) == 0 && (stx.stx_mask & STATX_INO);
+  napi_set_element(env, arr, 4, uzc_int(env, ok ? (double)stx.stx_ino : -1));
   return arr;
 }

@@ -84,7 +84,34 @@ static int claim(uzc_sock *s) {
   return ret;
 }
 
+/* MSG_ZEROCOPY completions come on the socket's error queue, numbered by a counter of the
+ * socket's: one reader must see them all and know where the counter stands. Per inode, which
+ * descriptor (of which thread) reads them now, and the number the socket's next zero-copy send
+ * gets, kept across adoptions (socket inode numbers are not reused within a process's life:
+ * get_next_ino() counts up). Under writers_mu. */
+typedef struct {
+  uint64_t ino;
+  uint32_t next_id;
+  uzc_sock *owner;
+} uzc_errq;
+static uzc_errq *errqs;
+static size_t n_errqs, cap_errqs;
+
+static uzc_errq *errq_of(uint64_t ino) {
+  for (size_t i = 0; i < n_errqs; i++)
+    if (errqs[i].ino == ino) return &errqs[i];
+  return NULL;
+}
+
+static void unclaim_errq(uzc_sock *s) {
+  pthread_mutex_lock(&writers_mu);
+  uzc_errq *q = errq_of(s->ino);
+  if (q && q->owner == s) q->owner = NULL;
+  pthread_mutex_unlock(&writers_mu);
+}
+
 static void unclaim(uzc_sock *s) {
+  if (s->ino) unclaim_errq(s);
   if (!s->claimed) return;
   pthread_mutex_lock(&writers_mu);
   for (uzc_sock **pp = &writers; *pp; pp = &(*pp)->wnext) {
@@ -258,6 +285,73 @@ napi_value uzc_track_socket(napi_env env, napi_callback_info info) {
   s->next = e->socks;
   e->socks = s;
   return uzc_int(env, 0);
+}
+
+static uzc_sock *sock_of(napi_env env, int64_t fd) {
+  uzc_env *e = env_peek(env);
+  for (uzc_sock *s = e ? e->socks : NULL; s; s = s->next)
+    if (s->fd == fd) return s;
+  return NULL;
+}
+
+/* claimErrqueue(fd) -> the number the socket's next MSG_ZEROCOPY send gets (>= 0), -EBUSY when
+ * another descriptor (this thread's or another's) reads its completions, -ENOENT for a
+ * descriptor trackSocket() did not record with its inode. */
+napi_value uzc_claim_errqueue(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t fd;
+  UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  UZC_CHECK(env, argc == 1 && !uzc_arg_int(env, argv[0], &fd), "claimErrqueue(fd) expects an integer");
+  uzc_sock *s = sock_of(env, fd);
+  if (!s || !s->ino) return uzc_int(env, -ENOENT);
+  double ret;
+  pthread_mutex_lock(&writers_mu);
+  uzc_errq *q = errq_of(s->ino);
+  if (!q) {
+    if (n_errqs == cap_errqs) {
+      size_t cap = cap_errqs ? 2 * cap_errqs : 16;
+      uzc_errq *grown = realloc(errqs, cap * sizeof *grown);
+      if (!grown) {
+        pthread_mutex_unlock(&writers_mu);
+        return uzc_int(env, -ENOMEM);
+      }
+      errqs = grown;
+      cap_errqs = cap;
+    }
+    q = &errqs[n_errqs++];
+    q->ino = s->ino;
+    q->next_id = 0;
+    q->owner = NULL;
+  }
+  if (q->owner && q->owner != s) {
+    ret = -EBUSY;
+  } else {
+    q->owner = s;
+    ret = q->next_id;
+  }
+  pthread_mutex_unlock(&writers_mu);
+  return uzc_int(env, ret);
+}
+
+/* setErrqueueNext(fd, id) -> 0 or -ENOENT: where the counter stands as the reader lets go. */
+napi_value uzc_set_errqueue_next(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int64_t fd, id;
+  UZC_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  UZC_CHECK(env, argc == 2 && !uzc_arg_int(env, argv[0], &fd) && !uzc_arg_int(env, argv[1], &id),
+            "setErrqueueNext(fd, id) expects two integers");
+  uzc_sock *s = sock_of(env, fd);
+  int ret = -ENOENT;
+  pthread_mutex_lock(&writers_mu);
+  uzc_errq *q = s && s->ino ? errq_of(s->ino) : NULL;
+  if (q && q->owner == s) {
+    q->next_id = (uint32_t)id;
+    ret = 0;
+  }
+  pthread_mutex_unlock(&writers_mu);
+  return uzc_int(env, ret);
 }
 
 void uzc_zc_outstanding(napi_env env, int delta) {

@@ -72,6 +72,8 @@ void uzc_handle_closing(napi_env env, int delta);
 void uzc_untrack_fd(napi_env env, int fd);
 napi_value uzc_release(napi_env env, napi_callback_info info);
 napi_value uzc_track_socket(napi_env env, napi_callback_info info);
+napi_value uzc_claim_errqueue(napi_env env, napi_callback_info info);
+napi_value uzc_set_errqueue_next(napi_env env, napi_callback_info info);
 
 /* poll.c */
 napi_value uzc_poll_start(napi_env env, napi_callback_info info);

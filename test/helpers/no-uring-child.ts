@@ -52,7 +52,8 @@ async function main(): Promise<void> {
   const udp = dgram.createSocket('udp4');
   udp.bind(0, '127.0.0.1');
   await once(udp, 'listening');
-  void (attempt('adoptDgram', () => adopt(udp)) as { close?: () => unknown } | undefined)?.close?.();
+  // Send-only (receive: false): on Node >= 24 a dgram socket that Node reads copies instead (libuv reads its error queue).
+  void (attempt('adoptDgram', () => adopt(udp, { receive: false })) as { close?: () => unknown } | undefined)?.close?.();
 
   // A TCP stream through whatever adopt() picked: 4 MiB, checked by the receiver.
   let received = 0;

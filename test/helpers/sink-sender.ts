@@ -32,7 +32,9 @@ async function main(): Promise<void> {
   sock.bind(0, '0.0.0.0');
   await once(sock, 'listening');
   // Threshold 0: every size goes zero copy (the default threshold would copy the 1 KB sends).
-  const zs = adopt(sock, { zeroCopyThreshold: 0 });
+  // Send-only: receive: false, as the README advises (and needed for MSG_ZEROCOPY on Node >= 24, where
+  // libuv would read the completions off the error queue of a socket it reads).
+  const zs = adopt(sock, { zeroCopyThreshold: 0, receive: false });
   // All in flight at once: each datagram is its own request.
   const rows = await Promise.all(
     sizes.map(async (size, seq): Promise<Row> => {

@@ -4,7 +4,7 @@
  * and sending `count` datagrams of `size` bytes to `destination:9`. Prints one JSON line: each
  * worker's outcome and the namespace's UDP OutDatagrams before and after (the kernel's count).
  *
- * argv: destination workers count size
+ * argv: destination workers count size [backend]
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -15,6 +15,7 @@ import { adopt } from '../../src/index.js';
 
 interface Job {
   fd: number;
+  backend: 'io_uring' | 'msg_zerocopy' | 'copy';
   destination: string;
   count: number;
   size: number;
@@ -37,7 +38,7 @@ function outDatagrams(): number {
 }
 
 async function work(job: Job): Promise<WorkerOutcome> {
-  const zs = adopt(job.fd, { zeroCopyThreshold: 0 });
+  const zs = adopt(job.fd, { zeroCopyThreshold: 0, backend: job.backend });
   // Adopting probed io_uring here (a 1-byte send of its own): the count starts after that.
   parentPort!.postMessage('ready');
   await once(parentPort!, 'message');
@@ -74,13 +75,14 @@ async function work(job: Job): Promise<WorkerOutcome> {
 if (!isMainThread) {
   void work(workerData as Job).then((o) => parentPort!.postMessage(o));
 } else {
-  const [destination, workersText, countText, sizeText] = process.argv.slice(2);
+  const [destination, workersText, countText, sizeText, backendText] = process.argv.slice(2);
+  const backend = (backendText ?? 'io_uring') as Job['backend'];
   const sock = dgram.createSocket({ type: 'udp4', sendBufferSize: 8 << 20 });
   sock.bind(0, '0.0.0.0');
   await once(sock, 'listening');
   const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
   const jobs = Array.from({ length: Number(workersText) }, () => new Worker(fileURLToPath(import.meta.url), {
-    workerData: { fd, destination: destination!, count: Number(countText), size: Number(sizeText) } satisfies Job,
+    workerData: { fd, backend, destination: destination!, count: Number(countText), size: Number(sizeText) } satisfies Job,
   }));
   await Promise.all(jobs.map((w) => once(w, 'message')));
   const before = outDatagrams();
