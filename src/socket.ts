@@ -249,9 +249,8 @@ class SendRequest {
   resolve: ((r: SendResult) => void) | null;
   reject: ((e: Error) => void) | null;
   callback: SendCallback | null;
-  /** The send's AbortSignal and its listener, or null. Such a send never joins a StreamBatch. */
+  /** The send's AbortSignal, or null. Such a send never joins a StreamBatch. */
   signal: AbortSignal | null;
-  onAbort: (() => void) | null;
   /** Its signal aborted while it was not done: no further kernel request is made for it. */
   aborted: boolean;
   /** Its latest kernel request (the one an abort cancels). */
@@ -291,7 +290,6 @@ class SendRequest {
     this.reject = null;
     this.callback = null;
     this.signal = null;
-    this.onAbort = null;
     this.aborted = false;
     this.part = null;
     this.hold = null;
@@ -700,6 +698,12 @@ export class ZeroCopySocket {
   private pinPause = 0;
   /** downgraded || pinPause > 0: one test on the hot path. */
   private zcOff = false;
+  /**
+   * The signals of this socket's unsettled sends, each with one listener and its sends in call
+   * order: one listener per signal, not per send (a signal shared by many sends, say a
+   * connection's AbortSignal.timeout(), would otherwise collect a listener each and warn).
+   */
+  private readonly aborts = new Map<AbortSignal, { listener: () => void; reqs: Set<SendRequest> }>();
   private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0, pinFallbacks: 0 };
 
   /** @internal Use adopt(). */
@@ -1291,11 +1295,7 @@ export class ZeroCopySocket {
       process.nextTick(() => this.maybeSettle(req));
       return promise;
     }
-    if (req.signal !== null) {
-      const onAbort = (): void => this.abortSend(req);
-      req.onAbort = onAbort;
-      req.signal.addEventListener('abort', onAbort, { once: true });
-    }
+    if (req.signal !== null) this.watchAbort(req);
     if (!this.stream) {
       this.submitPart(req, 0);
     } else if (this.active === null) {
@@ -1527,6 +1527,30 @@ export class ZeroCopySocket {
     if (this.closing) this.maybeFinishClose();
   }
 
+  private watchAbort(req: SendRequest): void {
+    const signal = req.signal!;
+    let w = this.aborts.get(signal);
+    if (w === undefined) {
+      const reqs = new Set<SendRequest>();
+      // In call order; a copy, as each one may settle (and leave the set) on the way.
+      const listener = (): void => {
+        for (const r of [...reqs]) this.abortSend(r);
+      };
+      w = { listener, reqs };
+      this.aborts.set(signal, w);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    w.reqs.add(req);
+  }
+
+  private unwatchAbort(req: SendRequest): void {
+    const signal = req.signal!;
+    const w = this.aborts.get(signal);
+    if (w === undefined || !w.reqs.delete(req) || w.reqs.size > 0) return;
+    this.aborts.delete(signal);
+    signal.removeEventListener('abort', w.listener);
+  }
+
   /**
    * The signal of `req` aborted. Waiting in the stream queue, it ends now (nothing of it was
    * sent; the stream goes on). Otherwise its kernel request is cancelled, and the result says what
@@ -1565,7 +1589,7 @@ export class ZeroCopySocket {
 
   /** Every CQE of `req` has come: the kernel is done with its Buffers (see maybeSettle). */
   private settle(req: SendRequest): void {
-    if (req.onAbort !== null) req.signal!.removeEventListener('abort', req.onAbort);
+    if (req.signal !== null) this.unwatchAbort(req);
     req.part = null;
     this.counters.notifications += req.notifs;
     if (req.pool !== null) req.pool.giveBack(req.slot);
