@@ -142,7 +142,7 @@ export class ZeroCopyWriteStream extends Writable {
       callback();
       return;
     }
-    this.#submit([buf], buf.length, callback);
+    this.#submit([buf], buf.length, (err) => this.#accepted(err, callback));
   }
 
   override _writev(chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>, callback: Callback): void {
@@ -173,35 +173,39 @@ export class ZeroCopyWriteStream extends Writable {
       return;
     }
     if (groups.length === 1) {
-      this.#submit(groups[0]!, sizes[0]!, callback);
+      this.#submit(groups[0]!, sizes[0]!, (err) => this.#accepted(err, callback));
       return;
     }
+    // One callback for the _writev, decided (held or not) once every request was accepted.
     let left = groups.length;
     let first: Error | null = null;
-    const join: Callback = (err) => {
-      if (err && first === null) first = err;
-      if (--left === 0) callback(first);
+    const join = (err: Error | null): void => {
+      if (err !== null && first === null) first = err;
+      if (--left === 0) this.#accepted(first, callback);
     };
     for (let i = 0; i < groups.length; i++) this.#submit(groups[i]!, sizes[i]!, join);
   }
 
-  /** One socket send of `bufs` (send() for one, sendv() for more); `callback` at 'accepted'. */
-  #submit(bufs: Buffer[], len: number, callback: Callback): void {
+  /** One socket send of `bufs` (send() for one, sendv() for more); `onAccept` at 'accepted'. */
+  #submit(bufs: Buffer[], len: number, onAccept: (err: Error | null) => void): void {
     this.#unreleased += len;
     this.#sends++;
     try {
       if (bufs.length > 1) this.#vectored++;
-      this.socket.sendAccepted(bufs.length === 1 ? bufs[0]! : bufs, (err) => this.#accepted(err, callback),
-        (err) => this.#released(len, err));
+      this.socket.sendAccepted(bufs.length === 1 ? bufs[0]! : bufs, onAccept, (err) => this.#released(len, err));
     } catch (e) {
       // Refused before anything was queued (the socket throws only for bad arguments).
       this.#unreleased -= len;
       this.#sends--;
-      callback(e as Error);
+      process.nextTick(onAccept, e as Error);
     }
   }
 
-  /** The kernel accepted a send (err null) or it ended with `err`. */
+  /**
+   * The kernel accepted the requests of one _write/_writev (err null), or one ended with `err`:
+   * the write callback runs, or is held while too many bytes are unreleased (one write is in
+   * flight at a time, so one callback at most is held).
+   */
   #accepted(err: Error | null, callback: Callback): void {
     if (err !== null) {
       // Node destroys the stream with it (autoDestroy); the release still comes for the memory.

@@ -285,6 +285,31 @@ test("write() returns false past highWaterMark and 'drain' follows; cork()/uncor
   await cleanup(zs, client, rx, fds, 'drain/cork');
 });
 
+test('a corked write of more than IOV_MAX chunks and 4 MiB goes as several vectored sends, in order, with the callback held for releases', { timeout: 30_000, skip: uringReason ?? false }, async () => {
+  const fds = countFds();
+  const { verifier, rx, client, zs } = await patternConnection('io_uring', { autoDowngrade: false, zeroCopyThreshold: 0 });
+  // maxUnreleased 0: every write callback waits for the releases of everything before it.
+  const w = zs.createWriteStream({ highWaterMark: 16 << 20, maxUnreleased: 0 });
+  const n = 2500;
+  const size = 4096;
+  const big = Buffer.allocUnsafe(n * size);
+  fillPattern(big, 0);
+  w.cork();
+  for (let i = 0; i < n; i++) w.write(big.subarray(i * size, (i + 1) * size));
+  let called = 0;
+  w.write(Buffer.alloc(0), () => called++);
+  w.uncork();
+  await within(new Promise<void>((r) => w.end(r)), 20_000, 'end()');
+  assert.equal(called, 1);
+  // 2500 chunks of 4 KiB: 1024 + 1024 (4 MiB each) + 452.
+  assert.equal(w.vectoredSends, 3, 'three vectored requests');
+  assert.equal(w.writableUnreleased, 0);
+  await within(rx.waitForBytes(n * size, 10_000), 11_000, 'receiver');
+  assert.equal(verifier.mismatchAt, -1, verifier.describe());
+  assert.equal(verifier.received, n * size);
+  await cleanup(zs, client, rx, fds, 'big writev');
+});
+
 test("end(): 'finish' waits for the release of every chunk, not for its acceptance (zero copy, a reader that lags)", { timeout: 30_000, skip: uringReason ?? false }, async () => {
   const fds = countFds();
   const { verifier, rx, client, peer, zs } = await patternConnection('io_uring', { autoDowngrade: false, zeroCopyThreshold: 0 }, true);
