@@ -203,7 +203,11 @@ for (const kind of KINDS) {
     let errors = 0;
     w.on('error', () => errors++);
     const closed = new Promise<void>((r) => w.on('close', () => r()));
-    const err = await within(pipeline(fs.createReadStream(midFile), w).then(() => null, (e: unknown) => e), 30_000, 'pipeline');
+    const src = fs.createReadStream(midFile);
+    const srcClosed = new Promise<void>((r) => src.on('close', () => r()));
+    const err = await within(pipeline(src, w).then(() => null, (e: unknown) => e), 30_000, 'pipeline');
+    // pipeline() settles before the destroyed file stream has closed its descriptor.
+    await within(srcClosed, 5_000, `${kind}: the file stream's 'close'`);
     assert.ok(err instanceof Error, `${kind}: the pipeline rejected (got ${String(err)})`);
     // The send's own errno, or (when the Node socket saw the reset first, emitted 'close' and so
     // destroyed the ZeroCopySocket) the cut/closed error of the sends that were cancelled.
@@ -228,7 +232,10 @@ test('pipeline(src, w, { signal }) aborted mid-stream: rejects AbortError, the s
   const w = zs.createWriteStream();
   const counts = countCallbacks(w);
   const closed = new Promise<void>((r) => w.on('close', () => r()));
-  const err = await within(pipeline(fs.createReadStream(midFile), w, { signal: ac.signal }).then(() => null, (e: unknown) => e), 30_000, 'pipeline');
+  const src = fs.createReadStream(midFile);
+  const srcClosed = new Promise<void>((r) => src.on('close', () => r()));
+  const err = await within(pipeline(src, w, { signal: ac.signal }).then(() => null, (e: unknown) => e), 30_000, 'pipeline');
+  await within(srcClosed, 5_000, "the file stream's 'close'");
   assert.ok(err instanceof Error && err.name === 'AbortError', `rejects with an AbortError (got ${String(err)})`);
   assert.equal(codeOf(err), 'ABORT_ERR');
   await within(closed, 10_000, "'close'");
