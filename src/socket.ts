@@ -1002,7 +1002,8 @@ export class ZeroCopySocket {
    * socket, with `callback` at the release as always and `onAccept` once before it, when the
    * kernel accepted every byte (the result CQE; sendmsg returned) or the send ended without (its
    * error). Every backend, send and sendv alike: both events come from the requests' shared path
-   * (finish, maybeSettle). Throws as send()/sendv() do.
+   * (finish, maybeSettle). `onAccept` may run while the socket is mid-way through a completion
+   * (between the sends of one batch): it must not send synchronously. Throws as send()/sendv() do.
    */
   sendAccepted(data: Uint8Array | readonly Uint8Array[], onAccept: AcceptCallback, callback: SendCallback): void {
     if (!this.stream) throw new UringZcUnsupportedError('sendAccepted()', 'a stream socket only');

@@ -192,7 +192,10 @@ export class ZeroCopyWriteStream extends Writable {
     this.#sends++;
     try {
       if (bufs.length > 1) this.#vectored++;
-      this.socket.sendAccepted(bufs.length === 1 ? bufs[0]! : bufs, onAccept, (err) => this.#released(len, err));
+      // 'accepted' can come in the middle of the socket's completion handling (one result of a
+      // batch of several sends): the write callback, which may write again at once, runs after it.
+      this.socket.sendAccepted(bufs.length === 1 ? bufs[0]! : bufs, (err) => process.nextTick(onAccept, err),
+        (err) => this.#released(len, err));
     } catch (e) {
       // Refused before anything was queued (the socket throws only for bad arguments).
       this.#unreleased -= len;

@@ -16,7 +16,8 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, test } from 'node:test';
 import { adopt, capabilities, UringZcError, type ZeroCopySocket, type ZeroCopyWriteStream } from '../src/index.js';
 import { codeOf, fileDefaultRing, throwsCode, turns, within, zeroCopyUnavailableReason } from './helpers/env.js';
-import { boundUdp, closeDgram, connectTcp, countFds, destroySocket, listFds, tcpReceiver, type TcpReceiver } from './helpers/net.js';
+import { StreamVerifier, boundUdp, closeDgram, connectTcp, countFds, destroySocket, listFds, tcpReceiver, type TcpReceiver } from './helpers/net.js';
+import { Prng } from './helpers/data.js';
 import { fillPattern, PatternVerifier } from './helpers/stream-pattern.js';
 
 type Kind = 'io_uring' | 'msg_zerocopy' | 'copy';
@@ -380,4 +381,33 @@ test('strings with their encoding, zero-length writes, and the refusals: objectM
   await zu.close();
   await closeDgram(udp);
   await cleanup(zs, client, rx, fds, 'strings');
+});
+
+test("the stream's writes and the socket's own send() calls keep their call order on the wire", { timeout: 30_000, skip: uringReason ?? false }, async () => {
+  const fds = countFds();
+  const verifier = new StreamVerifier();
+  const rx = await tcpReceiver({ paused: true, onData: (c) => verifier.push(c) });
+  const client = await connectTcp(rx.port);
+  const zs = adopt(client);
+  const prng = new Prng(42);
+  const piece = (n: number): Buffer => {
+    const b = Buffer.from(prng.bytes(n));
+    verifier.expect(b);
+    return b;
+  };
+  // A large send in the kernel, a stream write and another send queued behind it, then a write
+  // Node buffers until the first write's callback: they go out in exactly this order.
+  const sent: Promise<unknown>[] = [zs.send(piece(8 << 20))];
+  const w = zs.createWriteStream({ highWaterMark: 16 << 20 });
+  w.write(piece(64 << 10));
+  sent.push(zs.send(piece(4 << 20)));
+  w.write(piece(64 << 10));
+  w.write(piece(1000));
+  const finished = new Promise<void>((r) => w.end(r));
+  await new Promise((r) => setTimeout(r, 50));
+  rx.resume();
+  await within(Promise.all([finished, ...sent]), 20_000, 'every write and send');
+  await within(rx.waitForBytes(verifier.expected, 10_000), 11_000, 'receiver');
+  assert.equal(verifier.complete, true, `intact and in call order (first wrong byte at ${verifier.mismatchAt})`);
+  await cleanup(zs, client, rx, fds, 'mixed');
 });
