@@ -123,70 +123,72 @@ for (const kind of KINDS) {
   });
 }
 
-test('a slow reader: the unreleased bytes stay under maxUnreleased (+ one write) while the producer offers 16x that', { timeout: 60_000, skip: uringReason ?? false }, async () => {
-  const fds = countFds();
-  // Zero copy throughout (no downgrade, no threshold): on loopback the kernel releases a send only
-  // once the receiver's side has taken it, so a reader that lags keeps bytes unreleased.
-  const { verifier, rx, client, peer, zs } = await patternConnection('io_uring', { autoDowngrade: false, zeroCopyThreshold: 0 }, true);
-  const hwm = 256 << 10;
-  const maxUnreleased = 1 << 20;
-  const total = 64 << 20;
-  const chunk = 64 << 10;
-  const w = zs.createWriteStream({ highWaterMark: hwm, maxUnreleased });
-  let maxSeen = 0;
-  let maxBuffered = 0;
-  let produced = 0;
-  const rss0 = process.memoryUsage().rss;
-  let rssMax = rss0;
-  const src = new Readable({
-    highWaterMark: chunk,
-    read() {
-      if (produced >= total) {
-        this.push(null);
-        return;
+for (const kind of ['io_uring', 'msg_zerocopy'] as const) {
+  test(`${kind}: a slow reader: the unreleased bytes stay under maxUnreleased (+ one write) while the producer offers 16x that`, { timeout: 60_000, skip: reasonFor(kind) ?? false }, async () => {
+    const fds = countFds();
+    // Zero copy throughout (no downgrade, no threshold): on loopback the kernel releases a send only
+    // once the receiver's side has taken it, so a reader that lags keeps bytes unreleased.
+    const { verifier, rx, client, peer, zs } = await patternConnection(kind, { autoDowngrade: false, zeroCopyThreshold: 0 }, true);
+    const hwm = 256 << 10;
+    const maxUnreleased = 1 << 20;
+    const total = 64 << 20;
+    const chunk = 64 << 10;
+    const w = zs.createWriteStream({ highWaterMark: hwm, maxUnreleased });
+    let maxSeen = 0;
+    let maxBuffered = 0;
+    let produced = 0;
+    const rss0 = process.memoryUsage().rss;
+    let rssMax = rss0;
+    const src = new Readable({
+      highWaterMark: chunk,
+      read() {
+        if (produced >= total) {
+          this.push(null);
+          return;
+        }
+        // Fresh memory each time, as fs.createReadStream does (never modified after write()).
+        const b = Buffer.allocUnsafeSlow(chunk);
+        fillPattern(b, produced);
+        produced += chunk;
+        maxSeen = Math.max(maxSeen, w.writableUnreleased);
+        maxBuffered = Math.max(maxBuffered, w.writableLength);
+        this.push(b);
+      },
+    });
+    // The reader: 256 KiB, then a 2 ms pause, over and over (about 100 MB/s at most).
+    let sincePause = 0;
+    peer.on('data', (c: Buffer) => {
+      sincePause += c.length;
+      if (sincePause >= 256 << 10) {
+        sincePause = 0;
+        peer.pause();
+        setTimeout(() => peer.resume(), 2);
       }
-      // Fresh memory each time, as fs.createReadStream does (never modified after write()).
-      const b = Buffer.allocUnsafeSlow(chunk);
-      fillPattern(b, produced);
-      produced += chunk;
+    });
+    rx.resume();
+    const sampler = setInterval(() => {
       maxSeen = Math.max(maxSeen, w.writableUnreleased);
-      maxBuffered = Math.max(maxBuffered, w.writableLength);
-      this.push(b);
-    },
-  });
-  // The reader: 256 KiB, then a 2 ms pause, over and over (about 100 MB/s at most).
-  let sincePause = 0;
-  peer.on('data', (c: Buffer) => {
-    sincePause += c.length;
-    if (sincePause >= 256 << 10) {
-      sincePause = 0;
-      peer.pause();
-      setTimeout(() => peer.resume(), 2);
+      rssMax = Math.max(rssMax, process.memoryUsage().rss);
+    }, 1);
+    try {
+      await within(pipeline(src, w), 50_000, 'pipeline to the slow reader');
+    } finally {
+      clearInterval(sampler);
     }
+    await within(rx.waitForBytes(total, 10_000), 11_000, 'receiver');
+    assert.equal(verifier.mismatchAt, -1, verifier.describe());
+    assert.ok(zs.stats().zeroCopied + zs.stats().copied > 0);
+    // Accepted bytes are counted before the callback decides: at most maxUnreleased plus the one
+    // write in flight (Node's buffer, up to highWaterMark plus a chunk).
+    const bound = maxUnreleased + hwm + chunk;
+    assert.ok(maxSeen > 0, 'some bytes were unreleased at times');
+    assert.ok(maxSeen <= bound, `unreleased bytes peaked at ${maxSeen}, above the bound ${bound}`);
+    assert.ok(maxBuffered <= hwm + chunk, `Node's buffer peaked at ${maxBuffered}`);
+    // 64 MiB went through; the process grew by far less (GC noise aside).
+    assert.ok(rssMax - rss0 < 48 << 20, `RSS grew by ${((rssMax - rss0) / 2 ** 20).toFixed(1)} MiB`);
+    await cleanup(zs, client, rx, fds, 'slow reader');
   });
-  rx.resume();
-  const sampler = setInterval(() => {
-    maxSeen = Math.max(maxSeen, w.writableUnreleased);
-    rssMax = Math.max(rssMax, process.memoryUsage().rss);
-  }, 1);
-  try {
-    await within(pipeline(src, w), 50_000, 'pipeline to the slow reader');
-  } finally {
-    clearInterval(sampler);
-  }
-  await within(rx.waitForBytes(total, 10_000), 11_000, 'receiver');
-  assert.equal(verifier.mismatchAt, -1, verifier.describe());
-  assert.ok(zs.stats().zeroCopied + zs.stats().copied > 0);
-  // Accepted bytes are counted before the callback decides: at most maxUnreleased plus the one
-  // write in flight (Node's buffer, up to highWaterMark plus a chunk).
-  const bound = maxUnreleased + hwm + chunk;
-  assert.ok(maxSeen > 0, 'some bytes were unreleased at times');
-  assert.ok(maxSeen <= bound, `unreleased bytes peaked at ${maxSeen}, above the bound ${bound}`);
-  assert.ok(maxBuffered <= hwm + chunk, `Node's buffer peaked at ${maxBuffered}`);
-  // 64 MiB went through; the process grew by far less (GC noise aside).
-  assert.ok(rssMax - rss0 < 48 << 20, `RSS grew by ${((rssMax - rss0) / 2 ** 20).toFixed(1)} MiB`);
-  await cleanup(zs, client, rx, fds, 'slow reader');
-});
+}
 
 for (const kind of KINDS) {
   test(`${kind}: the peer resets mid-stream: the pipeline rejects with the errno's code, every write callback runs once, nothing leaks`, { timeout: 60_000, skip: reasonFor(kind) ?? false }, async () => {
@@ -225,33 +227,35 @@ for (const kind of KINDS) {
   });
 }
 
-test('pipeline(src, w, { signal }) aborted mid-stream: rejects AbortError, the socket is destroyed consistently, nothing leaks', { timeout: 60_000, skip: uringReason ?? false }, async () => {
-  const fds = countFds();
-  const { verifier, rx, client, zs } = await patternConnection('io_uring');
-  const ac = new AbortController();
-  peerAfter(rx, 4 << 20, () => ac.abort());
-  const w = zs.createWriteStream();
-  const counts = countCallbacks(w);
-  const closed = new Promise<void>((r) => w.on('close', () => r()));
-  const src = fs.createReadStream(midFile);
-  const srcClosed = new Promise<void>((r) => src.on('close', () => r()));
-  const err = await within(pipeline(src, w, { signal: ac.signal }).then(() => null, (e: unknown) => e), 30_000, 'pipeline');
-  await within(srcClosed, 5_000, "the file stream's 'close'");
-  assert.ok(err instanceof Error && err.name === 'AbortError', `rejects with an AbortError (got ${String(err)})`);
-  assert.equal(codeOf(err), 'ABORT_ERR');
-  await within(closed, 10_000, "'close'");
-  assert.equal(w.destroyed, true);
-  assert.deepEqual(counts.called.filter((n) => n !== 1), [], 'each write callback ran exactly once');
-  assert.equal(w.writableUnreleased, 0, 'every chunk released by the time of close');
-  assert.equal(zs.stats().inFlight, 0, 'nothing in flight');
-  await within(zs.close(), 10_000, 'the socket closes (destroyed with the stream)');
-  assert.equal(zs.closed, true);
-  const late = await zs.send(Buffer.alloc(10)).then(() => null, (e: unknown) => e);
-  assert.equal(codeOf(late), 'ERR_URING_ZC_SOCKET_CLOSED', 'the socket takes no more sends');
-  assert.equal(verifier.mismatchAt, -1, `what arrived is a prefix: ${verifier.describe()}`);
-  assert.ok(verifier.received < 64 << 20, 'the stream was cut');
-  await cleanup(zs, client, rx, fds, 'abort');
-});
+for (const kind of KINDS) {
+  test(`${kind}: pipeline(src, w, { signal }) aborted mid-stream: rejects AbortError, the socket is destroyed consistently, nothing leaks`, { timeout: 60_000, skip: reasonFor(kind) ?? false }, async () => {
+    const fds = countFds();
+    const { verifier, rx, client, zs } = await patternConnection(kind);
+    const ac = new AbortController();
+    peerAfter(rx, 4 << 20, () => ac.abort());
+    const w = zs.createWriteStream();
+    const counts = countCallbacks(w);
+    const closed = new Promise<void>((r) => w.on('close', () => r()));
+    const src = fs.createReadStream(midFile);
+    const srcClosed = new Promise<void>((r) => src.on('close', () => r()));
+    const err = await within(pipeline(src, w, { signal: ac.signal }).then(() => null, (e: unknown) => e), 30_000, 'pipeline');
+    await within(srcClosed, 5_000, "the file stream's 'close'");
+    assert.ok(err instanceof Error && err.name === 'AbortError', `rejects with an AbortError (got ${String(err)})`);
+    assert.equal(codeOf(err), 'ABORT_ERR');
+    await within(closed, 10_000, "'close'");
+    assert.equal(w.destroyed, true);
+    assert.deepEqual(counts.called.filter((n) => n !== 1), [], 'each write callback ran exactly once');
+    assert.equal(w.writableUnreleased, 0, 'every chunk released by the time of close');
+    assert.equal(zs.stats().inFlight, 0, 'nothing in flight');
+    await within(zs.close(), 10_000, 'the socket closes (destroyed with the stream)');
+    assert.equal(zs.closed, true);
+    const late = await zs.send(Buffer.alloc(10)).then(() => null, (e: unknown) => e);
+    assert.equal(codeOf(late), 'ERR_URING_ZC_SOCKET_CLOSED', 'the socket takes no more sends');
+    assert.equal(verifier.mismatchAt, -1, `what arrived is a prefix: ${verifier.describe()}`);
+    assert.ok(verifier.received < 64 << 20, 'the stream was cut');
+    await cleanup(zs, client, rx, fds, 'abort');
+  });
+}
 
 /** Calls `fn` once the receiver has read `n` bytes. */
 function peerAfter(rx: TcpReceiver, n: number, fn: () => void): void {
