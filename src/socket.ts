@@ -32,6 +32,7 @@ import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
 import { Fifo } from './fifo.js';
 import { syscallRing, type BackendName, SyscallRing } from './syscall.js';
+import { ZeroCopyWriteStream, type WriteStreamOptions } from './writable.js';
 import {
   AF_INET,
   AF_INET6,
@@ -125,6 +126,13 @@ export interface SendResult {
  * (Plain arguments rather than a result object: nothing is allocated per send.)
  */
 export type SendCallback = (err: Error | null, bytes: number, zeroCopy: boolean) => void;
+
+/**
+ * @internal The 'accepted' event of a stream send (see ZeroCopySocket#sendAccepted): null when
+ * the kernel has taken every byte (the next send may go; the memory is still read until the
+ * release), or the error the send ends with.
+ */
+export type AcceptCallback = (err: Error | null) => void;
 
 /** Counters of one socket since adoption. */
 export interface SocketStats {
@@ -257,6 +265,8 @@ class SendRequest {
   part: SendPart | null;
   /** Memory the send's iovecs point into besides its chunks (sendv's small-chunk slab), or null. */
   hold: Buffer | null;
+  /** @internal The 'accepted' hook of sendAccepted() (see there), or null once called. */
+  onAccept: AcceptCallback | null;
 
   constructor(sock: ZeroCopySocket, buf: Uint8Array | null, addr: number, len: number, zc: boolean, auto: boolean,
     dest: Buffer | null, destAddr: number) {
@@ -293,6 +303,7 @@ class SendRequest {
     this.aborted = false;
     this.part = null;
     this.hold = null;
+    this.onAccept = null;
   }
 
   onNotif(res: number): void {
@@ -420,6 +431,13 @@ function sendError(res: number, len: number, zc: boolean, vectored: boolean): Ur
   const hint = res === -12 /* ENOMEM */ ? memlockHint(len) : undefined;
   const op = vectored ? (zc ? 'sendmsg_zc' : 'sendmsg') : zc ? 'send_zc' : 'send';
   return new UringZcSystemError(res, op, hint);
+}
+
+/** Calls a stream send's 'accepted' hook (sendAccepted) once, with how it ended if it failed. */
+function accept(req: SendRequest): void {
+  const f = req.onAccept!;
+  req.onAccept = null;
+  f(req.err);
 }
 
 /** Reports a settled send to its callback or promise. */
@@ -704,6 +722,8 @@ export class ZeroCopySocket {
    * connection's AbortSignal.timeout(), would otherwise collect a listener each and warn).
    */
   private readonly aborts = new Map<AbortSignal, { listener: () => void; reqs: Set<SendRequest> }>();
+  /** sendAccepted()'s hook for the request start() takes next (null otherwise). */
+  private acceptHook: AcceptCallback | null = null;
   private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0, pinFallbacks: 0 };
 
   /** @internal Use adopt(). */
@@ -1019,6 +1039,35 @@ export class ZeroCopySocket {
     return this.start(req, callback);
   }
 
+  /**
+   * @internal The stream's send (src/writable.ts): send(), or sendv() for an array, of a stream
+   * socket, with `callback` at the release as always and `onAccept` once before it, when the
+   * kernel accepted every byte (the result CQE; sendmsg returned) or the send ended without (its
+   * error). Every backend, send and sendv alike: both events come from the requests' shared path
+   * (finish, maybeSettle). `onAccept` may run while the socket is mid-way through a completion
+   * (between the sends of one batch): it must not send synchronously. Throws as send()/sendv() do.
+   */
+  sendAccepted(data: Uint8Array | readonly Uint8Array[], onAccept: AcceptCallback, callback: SendCallback): void {
+    if (!this.stream) throw new UringZcUnsupportedError('sendAccepted()', 'a stream socket only');
+    this.acceptHook = onAccept;
+    try {
+      if (Array.isArray(data)) this.sendv(data as readonly Uint8Array[], undefined, callback);
+      else this.send(data as Uint8Array, undefined, callback);
+    } finally {
+      this.acceptHook = null;
+    }
+  }
+
+  /**
+   * A stream.Writable over this socket (TCP only) whose write callbacks fire when the kernel
+   * accepted the bytes and whose backpressure counts the bytes not yet released: see
+   * ZeroCopyWriteStream (src/writable.ts) and docs/api.md.
+   * @throws ERR_URING_ZC_UNSUPPORTED on a UDP socket, ERR_URING_ZC_INVALID_ARG for bad options.
+   */
+  createWriteStream(options?: WriteStreamOptions): ZeroCopyWriteStream {
+    return new ZeroCopyWriteStream(this, options);
+  }
+
   /** Counters since adoption. */
   stats(): SocketStats {
     return { ...this.counters, inFlight: this.pending, downgraded: this.downgraded };
@@ -1279,6 +1328,10 @@ export class ZeroCopySocket {
   /** Queues a prepared request (or settles it on the next tick when the socket cannot send). */
   private start(req: SendRequest, callback: SendCallback | undefined): Promise<SendResult> | void {
     let promise: Promise<SendResult> | undefined;
+    if (this.acceptHook !== null) {
+      req.onAccept = this.acceptHook;
+      this.acceptHook = null;
+    }
     if (callback !== undefined) {
       req.callback = callback;
     } else {
@@ -1394,6 +1447,7 @@ export class ZeroCopySocket {
     req.done = true;
     if (err !== null && req.err === null) req.err = err;
     if (this.active === req) this.nextInStream(req);
+    if (req.onAccept !== null) accept(req);
     this.maybeSettle(req);
   }
 
@@ -1404,6 +1458,8 @@ export class ZeroCopySocket {
   maybeSettle(req: SendRequest): void {
     if (!req.done || req.open !== 0 || req.settled) return;
     req.settled = true;
+    // A send that ended before finish() (closed or failed socket): 'accepted' still comes first.
+    if (req.onAccept !== null) accept(req);
     this.settle(req);
   }
 
