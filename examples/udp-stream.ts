@@ -14,7 +14,7 @@
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { adopt, capabilities, Ring } from '../src/index.js';
+import { adopt, capabilities, Ring } from 'uring-zc';
 
 const { values } = parseArgs({
   options: {

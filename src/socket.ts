@@ -33,6 +33,7 @@ import { poolOf, type BufferPool } from './pool.js';
 import { Fifo } from './fifo.js';
 import { closeFilePipe, type FilePipe, type FileRequest, type FileSend, openFilePipe, openFileSend, parseFileSend, type SendFileOptions } from './file.js';
 import { syscallRing, type BackendName, SyscallRing } from './syscall.js';
+import { ZeroCopyWriteStream, type WriteStreamOptions } from './writable.js';
 import {
   AF_INET,
   AF_INET6,
@@ -126,6 +127,13 @@ export interface SendResult {
  * (Plain arguments rather than a result object: nothing is allocated per send.)
  */
 export type SendCallback = (err: Error | null, bytes: number, zeroCopy: boolean) => void;
+
+/**
+ * @internal The 'accepted' event of a stream send (see ZeroCopySocket#sendAccepted): null when
+ * the kernel has taken every byte (the next send may go; the memory is still read until the
+ * release), or the error the send ends with.
+ */
+export type AcceptCallback = (err: Error | null) => void;
 
 /** Counters of one socket since adoption. */
 export interface SocketStats {
@@ -250,15 +258,16 @@ class SendRequest {
   resolve: ((r: SendResult) => void) | null;
   reject: ((e: Error) => void) | null;
   callback: SendCallback | null;
-  /** The send's AbortSignal and its listener, or null. Such a send never joins a StreamBatch. */
+  /** The send's AbortSignal, or null. Such a send never joins a StreamBatch. */
   signal: AbortSignal | null;
-  onAbort: (() => void) | null;
   /** Its signal aborted while it was not done: no further kernel request is made for it. */
   aborted: boolean;
   /** Its latest kernel request (the one an abort cancels). */
   part: SendPart | null;
   /** Memory the send's iovecs point into besides its chunks (sendv's small-chunk slab), or null. */
   hold: Buffer | null;
+  /** @internal The 'accepted' hook of sendAccepted() (see there), or null once called. */
+  onAccept: AcceptCallback | null;
   /** sendFile(): the file send that moves its bytes (src/file.ts), or null. */
   file: FileSend | null;
 
@@ -295,10 +304,10 @@ class SendRequest {
     this.reject = null;
     this.callback = null;
     this.signal = null;
-    this.onAbort = null;
     this.aborted = false;
     this.part = null;
     this.hold = null;
+    this.onAccept = null;
   }
 
   onNotif(res: number): void {
@@ -426,6 +435,13 @@ function sendError(res: number, len: number, zc: boolean, vectored: boolean): Ur
   const hint = res === -12 /* ENOMEM */ ? memlockHint(len) : undefined;
   const op = vectored ? (zc ? 'sendmsg_zc' : 'sendmsg') : zc ? 'send_zc' : 'send';
   return new UringZcSystemError(res, op, hint);
+}
+
+/** Calls a stream send's 'accepted' hook (sendAccepted) once, with how it ended if it failed. */
+function accept(req: SendRequest): void {
+  const f = req.onAccept!;
+  req.onAccept = null;
+  f(req.err);
 }
 
 /** Reports a settled send to its callback or promise. */
@@ -704,6 +720,14 @@ export class ZeroCopySocket {
   private pinPause = 0;
   /** downgraded || pinPause > 0: one test on the hot path. */
   private zcOff = false;
+  /**
+   * The signals of this socket's unsettled sends, each with one listener and its sends in call
+   * order: one listener per signal, not per send (a signal shared by many sends, say a
+   * connection's AbortSignal.timeout(), would otherwise collect a listener each and warn).
+   */
+  private readonly aborts = new Map<AbortSignal, { listener: () => void; reqs: Set<SendRequest> }>();
+  /** sendAccepted()'s hook for the request start() takes next (null otherwise). */
+  private acceptHook: AcceptCallback | null = null;
   /** sendFile()'s pipe on io_uring (src/file.ts), made at the first, closed with the descriptor. */
   private pipe: FilePipe | null = null;
   private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0, pinFallbacks: 0 };
@@ -1098,6 +1122,35 @@ export class ZeroCopySocket {
     this.pipe = null;
   }
 
+  /**
+   * @internal The stream's send (src/writable.ts): send(), or sendv() for an array, of a stream
+   * socket, with `callback` at the release as always and `onAccept` once before it, when the
+   * kernel accepted every byte (the result CQE; sendmsg returned) or the send ended without (its
+   * error). Every backend, send and sendv alike: both events come from the requests' shared path
+   * (finish, maybeSettle). `onAccept` may run while the socket is mid-way through a completion
+   * (between the sends of one batch): it must not send synchronously. Throws as send()/sendv() do.
+   */
+  sendAccepted(data: Uint8Array | readonly Uint8Array[], onAccept: AcceptCallback, callback: SendCallback): void {
+    if (!this.stream) throw new UringZcUnsupportedError('sendAccepted()', 'a stream socket only');
+    this.acceptHook = onAccept;
+    try {
+      if (Array.isArray(data)) this.sendv(data as readonly Uint8Array[], undefined, callback);
+      else this.send(data as Uint8Array, undefined, callback);
+    } finally {
+      this.acceptHook = null;
+    }
+  }
+
+  /**
+   * A stream.Writable over this socket (TCP only) whose write callbacks fire when the kernel
+   * accepted the bytes and whose backpressure counts the bytes not yet released: see
+   * ZeroCopyWriteStream (src/writable.ts) and docs/api.md.
+   * @throws ERR_URING_ZC_UNSUPPORTED on a UDP socket, ERR_URING_ZC_INVALID_ARG for bad options.
+   */
+  createWriteStream(options?: WriteStreamOptions): ZeroCopyWriteStream {
+    return new ZeroCopyWriteStream(this, options);
+  }
+
   /** Counters since adoption. */
   stats(): SocketStats {
     return { ...this.counters, inFlight: this.pending, downgraded: this.downgraded };
@@ -1358,6 +1411,10 @@ export class ZeroCopySocket {
   /** Queues a prepared request (or settles it on the next tick when the socket cannot send). */
   private start(req: SendRequest, callback: SendCallback | undefined): Promise<SendResult> | void {
     let promise: Promise<SendResult> | undefined;
+    if (this.acceptHook !== null) {
+      req.onAccept = this.acceptHook;
+      this.acceptHook = null;
+    }
     if (callback !== undefined) {
       req.callback = callback;
     } else {
@@ -1374,11 +1431,7 @@ export class ZeroCopySocket {
       process.nextTick(() => this.maybeSettle(req));
       return promise;
     }
-    if (req.signal !== null) {
-      const onAbort = (): void => this.abortSend(req);
-      req.onAbort = onAbort;
-      req.signal.addEventListener('abort', onAbort, { once: true });
-    }
+    if (req.signal !== null) this.watchAbort(req);
     if (!this.stream) {
       this.submitPart(req, 0);
     } else if (this.active === null) {
@@ -1481,6 +1534,7 @@ export class ZeroCopySocket {
     req.done = true;
     if (err !== null && req.err === null) req.err = err;
     if (this.active === req) this.nextInStream(req);
+    if (req.onAccept !== null) accept(req);
     this.maybeSettle(req);
   }
 
@@ -1491,6 +1545,8 @@ export class ZeroCopySocket {
   maybeSettle(req: SendRequest): void {
     if (!req.done || req.open !== 0 || req.settled) return;
     req.settled = true;
+    // A send that ended before finish() (closed or failed socket): 'accepted' still comes first.
+    if (req.onAccept !== null) accept(req);
     this.settle(req);
   }
 
@@ -1616,6 +1672,30 @@ export class ZeroCopySocket {
     if (this.closing) this.maybeFinishClose();
   }
 
+  private watchAbort(req: SendRequest): void {
+    const signal = req.signal!;
+    let w = this.aborts.get(signal);
+    if (w === undefined) {
+      const reqs = new Set<SendRequest>();
+      // In call order; a copy, as each one may settle (and leave the set) on the way.
+      const listener = (): void => {
+        for (const r of [...reqs]) this.abortSend(r);
+      };
+      w = { listener, reqs };
+      this.aborts.set(signal, w);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    w.reqs.add(req);
+  }
+
+  private unwatchAbort(req: SendRequest): void {
+    const signal = req.signal!;
+    const w = this.aborts.get(signal);
+    if (w === undefined || !w.reqs.delete(req) || w.reqs.size > 0) return;
+    this.aborts.delete(signal);
+    signal.removeEventListener('abort', w.listener);
+  }
+
   /**
    * The signal of `req` aborted. Waiting in the stream queue, it ends now (nothing of it was
    * sent; the stream goes on). Otherwise its kernel request is cancelled, and the result says what
@@ -1655,7 +1735,7 @@ export class ZeroCopySocket {
 
   /** Every CQE of `req` has come: the kernel is done with its Buffers (see maybeSettle). */
   private settle(req: SendRequest): void {
-    if (req.onAbort !== null) req.signal!.removeEventListener('abort', req.onAbort);
+    if (req.signal !== null) this.unwatchAbort(req);
     req.part = null;
     this.counters.notifications += req.notifs;
     if (req.pool !== null) req.pool.giveBack(req.slot);

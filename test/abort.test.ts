@@ -6,7 +6,7 @@
  * once, with bytes at the peer checked against what was sent.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import { test } from 'node:test';
 import { adopt, capabilities, type ZeroCopySocket } from '../src/index.js';
 import { Prng } from './helpers/data.js';
@@ -116,6 +116,44 @@ for (const kind of KINDS) {
     settles.assertOnce(kind);
     await finish(client, zs, rx);
     assert.ok(verifier.complete, `the peer got the first and the third send, intact (verified ${verifier.verified} of ${verifier.expected}, mismatch at ${verifier.mismatchAt}, extra ${verifier.extra})`);
+  });
+
+  test(`[${kind}] one signal for many sends: one listener (no MaxListenersExceededWarning), removed when they settle; aborting it ends every queued one`, { skip: skipFor(kind), timeout: 60_000 }, async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const verifier = new StreamVerifier();
+      const { rx, client, zs } = await tcpPair(kind, verifier, true);
+      const settles = new Settles(zs);
+      const big = new Prng(40).bytes(16 << 20);
+      verifier.expect(big);
+      zs.send(big, undefined, settles.cb(0));
+      const shared = new AbortController();
+      for (let i = 1; i <= 30; i++) zs.send(new Prng(40 + i).bytes(32 << 10), { signal: shared.signal }, settles.cb(i));
+      await turns(5);
+      assert.equal(getEventListeners(shared.signal, 'abort').length, 1, 'one listener for the 30 sends');
+      shared.abort();
+      await turns(2);
+      assert.equal(settles.settled, 30, 'the 30 queued sends settled at once');
+      for (let i = 1; i <= 30; i++) assertAbort(settles.outcomes[i]!.err, shared.signal.reason, 0, `send ${i}`);
+      assert.equal(getEventListeners(shared.signal, 'abort').length, 0, 'the listener is gone');
+      // A signal that never aborts: its listener goes when its sends have settled.
+      const idle = new AbortController();
+      const tail = new Prng(99).bytes(1000);
+      verifier.expect(tail);
+      zs.send(tail, { signal: idle.signal }, settles.cb(31));
+      rx.resume();
+      await settles.waitFor(32, 30_000, 'the stream drains');
+      assert.equal(getEventListeners(idle.signal, 'abort').length, 0, 'no listener left on a signal whose sends settled');
+      settles.assertOnce(kind);
+      await finish(client, zs, rx);
+      assert.ok(verifier.complete, `the first and the last send arrived, intact (verified ${verifier.verified} of ${verifier.expected})`);
+      await turns(2);
+      assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   test(`[${kind}] a send aborted in the tick it was made sends nothing; the next one goes intact`, { skip: skipFor(kind), timeout: 30_000 }, async () => {

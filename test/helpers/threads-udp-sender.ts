@@ -81,16 +81,23 @@ if (!isMainThread) {
   sock.bind(0, '0.0.0.0');
   await once(sock, 'listening');
   const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+  // Node reads this socket; libuv >= 1.52 (Node 24) then also drains its error queue, where the
+  // workers' MSG_ZEROCOPY completions come. Adopted here with receive: false, Node stops reading
+  // it while the workers send (a copy-backend adoption: it claims no error queue).
+  const holder = adopt(sock, { receive: false, backend: 'copy' });
   const jobs = Array.from({ length: Number(workersText) }, () => new Worker(fileURLToPath(import.meta.url), {
     workerData: { fd, backend, destination: destination!, count: Number(countText), size: Number(sizeText) } satisfies Job,
   }));
+  // Listened for from the start: a worker may be gone before its last message is handled here.
+  const exited = jobs.map((w) => once(w, 'exit'));
   await Promise.all(jobs.map((w) => once(w, 'message')));
   const before = outDatagrams();
   const done = jobs.map((w) => once(w, 'message').then(([m]) => m as WorkerOutcome));
   for (const w of jobs) w.postMessage('go');
   const outcomes = await Promise.all(done);
-  await Promise.all(jobs.map((w) => once(w, 'exit')));
+  await Promise.all(exited);
   const after = outDatagrams();
+  await holder.close();
   sock.close();
   process.stdout.write(`${JSON.stringify({ outcomes, before, after })}\n`);
 }
