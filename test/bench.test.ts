@@ -203,7 +203,7 @@ describe('uring-zc bench: command line', () => {
     }
   });
 
-  test('--file over tcp-loopback: node (pipe), send-loop and sendfile rows of a 1 MiB file; stream reported as not available until createWriteStream exists; the files removed', { timeout: 120_000, skip: zcReason ?? false }, async () => {
+  test('--file over tcp-loopback: node (pipe), send-loop and sendfile rows of a 1 MiB file, and stream where createWriteStream exists (else skipped with its reason); the files removed', { timeout: 120_000, skip: zcReason ?? false }, async () => {
     const r = await cli(['bench', '--file', '--scenario', 'tcp-loopback', '--sizes', '1m', '--quick', '--json'], 100_000);
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { rows: Record<string, unknown>[]; skipped: { what: string; reason: string }[]; options: Record<string, unknown> };
