@@ -13,7 +13,8 @@
         "src/native/poll.c",
         "src/native/sock.c",
         "src/native/teardown.c",
-        "src/native/syscall.c"
+        "src/native/syscall.c",
+        "src/native/file.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["NAPI_VERSION=8"]

@@ -24,8 +24,19 @@ export type ScenarioName = (typeof SCENARIOS)[number];
  * `bare-pool` send the same SEND_ZC requests from a minimal TypeScript ring loop without the
  * library (bench/bare.ts): the ceiling of any event-loop-driven TypeScript ring (UDP only).
  */
-export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'msg-zc', 'sync-copy', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool', 'c-msgzc', 'c-sendto'] as const;
+export const MODES = ['node', 'copy', 'zc', 'zc-pool', 'sendv', 'gso', 'msg-zc', 'sync-copy', 'bare', 'bare-pool', 'c-ref', 'c-ref-pool', 'c-msgzc', 'c-sendto', 'send-loop', 'sendfile', 'stream'] as const;
 export type Mode = (typeof MODES)[number];
+
+/**
+ * The rows of `--file` (bench/file.ts): one file sent again and again over TCP. `node` is then
+ * Node's fs.createReadStream(path).pipe(socket); `send-loop` the same chunks through zs.send();
+ * `sendfile` zs.sendFile(path); `stream` pipeline(file stream, zs.createWriteStream()).
+ */
+export const FILE_MODES = ['node', 'send-loop', 'sendfile', 'stream'] as const;
+/** --file's default sizes: 1 GiB (far larger than any CPU cache, in the page cache) and a hot 1 MiB. */
+export const DEFAULT_FILE_SIZES = [1 << 30, 1 << 20];
+/** Largest file the bench makes. */
+export const MAX_FILE_SIZE = 4 * 1024 ** 3;
 
 /** Modes that run the C sender rather than the Node worker. */
 export function isCMode(m: Mode): m is 'c-ref' | 'c-ref-pool' | 'c-msgzc' | 'c-sendto' {
@@ -103,6 +114,8 @@ export interface BenchOptions {
   readonly json: string | null;
   readonly chart: string | null;
   readonly quick: boolean;
+  /** --file: the file rows (FILE_MODES; `sizes` are file sizes). */
+  readonly file: boolean;
 }
 
 export interface CapabilitiesOptions {
@@ -142,10 +155,10 @@ export const DEFAULTS = Object.freeze({
 const BENCH_FLAGS = new Set([
   '--scenario', '--sizes', '--modes', '--working-set', '--working-set-size', '--duration', '--warmup', '--rounds',
   '--qd', '--max-sends', '--c-ref-mode', '--json', '--chart', '--quick', '--help',
-  '--cold-sizes', '--gso-segment', '--sweep',
+  '--cold-sizes', '--gso-segment', '--sweep', '--file',
 ]);
 /** Flags that take no value. `--json` takes an optional one. */
-const BOOLEAN_FLAGS = new Set(['--quick', '--help', '--sweep']);
+const BOOLEAN_FLAGS = new Set(['--quick', '--help', '--sweep', '--file']);
 
 export function parseCommandLine(argv: readonly string[]): Command {
   const [sub, ...rest] = argv;
@@ -221,6 +234,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   let chart: string | null = null;
   let quick = false;
   let sweep = false;
+  let file = false;
   const seen = new Set<string>();
   for (const [flag, value] of pairs(argv)) {
     if (seen.has(flag)) throw new UsageError(`${flag} given twice`);
@@ -291,9 +305,16 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       case '--sweep':
         sweep = true;
         break;
+      case '--file':
+        file = true;
+        break;
       default:
         throw new UsageError(`unknown option "${flag}"`);
     }
+  }
+  if (file) return fileOptions(seen, scenarios, sizesText, modes, { durationMs, warmupMs, rounds, maxSends, json, chart, quick });
+  for (const m of modes ?? []) {
+    if (m === 'send-loop' || m === 'sendfile' || m === 'stream') throw new UsageError(`--modes: ${m} is a file row: it needs --file`);
   }
   const sc = scenarios ?? DEFAULTS.scenarios;
   let sizes: number[];
@@ -353,6 +374,47 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     json,
     chart,
     quick,
+    file: false,
+  });
+}
+
+/** The options of a --file run: file modes, file sizes (1 byte..4g), TCP scenarios, hot only. */
+function fileOptions(seen: ReadonlySet<string>, scenarios: ScenarioName[] | undefined, sizesText: string | undefined, modes: Mode[] | undefined,
+  o: { durationMs: number | undefined; warmupMs: number | undefined; rounds: number | undefined; maxSends: number | undefined; json: string | null; chart: string | null; quick: boolean }): BenchOptions {
+  for (const f of ['--sweep', '--working-set', '--cold-sizes', '--working-set-size', '--gso-segment', '--c-ref-mode', '--qd']) {
+    if (seen.has(f)) throw new UsageError(`${f} does not apply to --file (one file in flight, sent whole, TCP)`);
+  }
+  const sc = scenarios ?? ['tcp-loopback', 'tcp-veth'];
+  for (const s of sc) if (s.startsWith('udp')) throw new UsageError(`--file sends over TCP: scenario ${s} is UDP`);
+  for (const m of modes ?? []) {
+    if (!(FILE_MODES as readonly string[]).includes(m)) throw new UsageError(`--modes: ${m} is not a file row (with --file: ${FILE_MODES.join(', ')})`);
+  }
+  const sizes: number[] = [];
+  for (const p of sizesText === undefined ? [] : sizesText.split(',').map((x) => x.trim())) {
+    const n = parseBytes('--sizes', p);
+    if (n < 1 || n > MAX_FILE_SIZE) throw new UsageError(`--sizes: a file of "${p}" (${n} bytes) is outside 1 byte..4g`);
+    if (!sizes.includes(n)) sizes.push(n);
+  }
+  return Object.freeze({
+    scenarios: Object.freeze([...sc]),
+    scenariosExplicit: scenarios !== undefined,
+    sizes: Object.freeze(sizesText === undefined ? [...DEFAULT_FILE_SIZES] : sizes),
+    modes: Object.freeze([...(modes ?? FILE_MODES)]),
+    workingSets: Object.freeze(['hot'] as WorkingSet[]),
+    coldSizes: Object.freeze([] as number[]),
+    workingSetSize: DEFAULTS.workingSetSize,
+    durationMs: o.durationMs ?? (o.quick ? DEFAULTS.quickDurationMs : DEFAULTS.durationMs),
+    warmupMs: o.warmupMs ?? (o.quick ? DEFAULTS.quickWarmupMs : DEFAULTS.warmupMs),
+    rounds: o.rounds ?? (o.quick ? DEFAULTS.quickRounds : DEFAULTS.rounds),
+    qd: 1,
+    maxSends: o.maxSends ?? DEFAULTS.maxSends,
+    cRefMode: DEFAULTS.cRefMode,
+    gsoSegment: DEFAULTS.gsoSegment,
+    sweep: false,
+    json: o.json,
+    chart: o.chart,
+    quick: o.quick,
+    file: true,
   });
 }
 
@@ -496,6 +558,17 @@ rounds with their min-max.
   --json [FILE]          JSON results to FILE, or to stdout (the table then goes to stderr)
   --chart FILE.svg       grouped bar chart of GB/s
   --quick                short rows, one round (for CI)
+  --file                 the file rows instead: one file sent again and again over TCP, one file
+                         in flight, the sender's CPU per GB; --sizes are file sizes (default:
+                         1g,1m; made in /var/tmp, in the page cache, removed after the run),
+                         --scenario defaults to tcp-loopback,tcp-veth, --modes to
+                         node,send-loop,sendfile,stream:
+                           node       fs.createReadStream(path).pipe(net.Socket)
+                           send-loop  the same 64 KiB chunks, each through zs.send() (io_uring),
+                                      at most 4 MiB unsettled
+                           sendfile   zs.sendFile(path) (io_uring: IORING_OP_SPLICE through a pipe)
+                           stream     pipeline(fs.createReadStream(path), zs.createWriteStream(
+                                      { highWaterMark: 4 MiB })), where the library has it
   --help                 this text
 
 Rows measured for less than ${MIN_MEASURED_SECONDS} s are refused. Exit status: 0 when rows were reported,

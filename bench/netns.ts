@@ -34,7 +34,8 @@ function ip(...args: string[]): void {
 
 let counter = 0;
 function uniqueName(prefix: string): string {
-  return `${prefix}${process.pid}x${counter++}`;
+  // UZC_NETNS_PREFIX: a prefix of the caller's (a shared machine's naming rule), e.g. "sf-".
+  return `${process.env.UZC_NETNS_PREFIX ?? ''}${prefix}${process.pid}x${counter++}`;
 }
 
 /** A namespace with an IFB sink: send UDP to `destination` from inside (`exec`). */

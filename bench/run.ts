@@ -14,6 +14,7 @@ import { hasCapIpcLock } from './memlock.js';
 import { netnsUnavailableReason } from './netns.js';
 import { finish, killAll } from './procs.js';
 import { scenarios, type ScenarioEnv } from './scenarios/index.js';
+import { benchFilePath, makeBenchFiles, removeBenchFiles, streamUnavailableReason } from './file.js';
 import { C_REF_SENDER, C_REF_SENDER_MISSING, cSenderArgs, MAX_POOL_BYTES, zcPoolUnavailableReason, type WorkerArgs, type WorkerResult } from './worker.js';
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -152,6 +153,8 @@ export function abortRun(): void {
     }
   }
   active.clear();
+  if (fileDir !== null) removeBenchFiles(fileDir);
+  fileDir = null;
 }
 
 function keyOf(scenario: string, mode: string, size: number, ws: string): string {
@@ -171,6 +174,10 @@ function registersMemory(mode: Mode, o: BenchOptions): boolean {
 /** Why `mode` cannot run here at all, or null. */
 function modeUnavailableReason(mode: Mode, o: BenchOptions): string | null {
   if (mode === 'node') return null;
+  if (mode === 'stream') {
+    const r = streamUnavailableReason();
+    if (r !== null) return r;
+  }
   // sendto(MSG_ZEROCOPY) and plain sendto(2) need the C sender, not io_uring.
   if (isSocketCMode(mode)) return C_REF_SENDER_MISSING;
   if (mode === 'msg-zc' && !capabilities().backends.msg_zerocopy.ok) return `MSG_ZEROCOPY is not available: ${capabilities().backends.msg_zerocopy.reason ?? 'unknown reason'}`;
@@ -238,6 +245,10 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
   const envs = new Map<ScenarioName, ScenarioEnv>();
   let failures = 0;
   try {
+    if (o.file && modes.length > 0) {
+      hooks.note(`making the files (${o.sizes.map(formatSize).join(', ')}) in the page cache`);
+      fileDir = makeBenchFiles(o.sizes);
+    }
     for (const s of names) {
       try {
         const env = await scenarios[s].setup();
@@ -341,6 +352,7 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
           gsoSegment: o.gsoSegment,
           sweep: o.sweep,
           quick: o.quick,
+          file: o.file,
         },
         rows,
         skipped,
@@ -354,8 +366,13 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
       await env.dispose();
       active.delete(env);
     }
+    if (fileDir !== null) removeBenchFiles(fileDir);
+    fileDir = null;
   }
 }
+
+/** --file: the directory of this run's files (removed at the end, and by abortRun()), or null. */
+let fileDir: string | null = null;
 
 /** Runs one row once: the worker (or the C sender for the c-* rows) where the scenario sends from. */
 async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Promise<{ result: WorkerResult } | { failure: ReportedError }> {
@@ -373,6 +390,7 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
     segment: p.mode === 'gso' ? gsoSegmentOf(p.size, o.gsoSegment) : 0,
     scenario: p.scenario,
     cMode: o.cRefMode,
+    file: fileDir === null ? '' : benchFilePath(fileDir, p.size),
   };
   let argv: string[];
   if (isCMode(p.mode)) {
@@ -383,10 +401,13 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
       '--qd', String(o.qd), '--duration-ms', String(o.durationMs), '--warmup-ms', String(o.warmupMs), '--max-sends', String(o.maxSends),
       '--working-set', String(wa.workingSet), '--scenario', p.scenario];
     if (wa.segment > 0) argv.push('--segment', String(wa.segment));
+    if (wa.file !== '') argv.push('--file', wa.file);
     if (env.tcp) argv.push('--tcp');
   }
   // Bounded: the duration, plus start-up, filling a cold working set, and draining.
-  const timeoutMs = o.durationMs + o.warmupMs + 30_000 + Math.ceil(wa.workingSet / (64 * 1024 * 1024)) * 1000;
+  // A file row sends whole files: two at least (the warm-up ends at a file's end), at 50 MB/s or more.
+  const timeoutMs = o.durationMs + o.warmupMs + 30_000 + Math.ceil(wa.workingSet / (64 * 1024 * 1024)) * 1000 +
+    (wa.file === '' ? 0 : Math.ceil((3 * p.size) / 50e6) * 1000);
   const f = await finish(env.spawnSender(argv), timeoutMs);
   const why = f.timedOut ? `no result within ${timeoutMs} ms (killed)` : f.code !== 0 ? `exit status ${String(f.code ?? f.signal)}` : '';
   const line = f.stdout.trim().split('\n').pop() ?? '';

@@ -24,7 +24,8 @@ import { addressOf } from '../src/buffers.js';
 import { toolMissingReason, toolPath } from '../src/binaries.js';
 import { adopt, Ring, type Adoptable, type AdoptOptions, type BufferPool, type SendOptions, type ZeroCopySocket } from '../src/index.js';
 import { BareRing } from './bare.js';
-import { cSenderMode, isCMode, isSyscallMode, MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
+import { fileRow } from './file.js';
+import { cSenderMode, FILE_MODES, isCMode, MAX_FILE_SIZE, isSyscallMode, MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
 
 export type WorkerMode = Mode;
 
@@ -47,6 +48,8 @@ export interface WorkerArgs {
   scenario: string;
   /** The C sender's mode for `c-ref` (`c-ref-pool` always runs zc-pool). */
   cMode: 'copy' | 'zc' | 'zc-pool';
+  /** --file: the file a file row sends (bench/file.ts), '' otherwise; `size` is its size. */
+  file: string;
 }
 
 /** What a row prints: the C sender's JSON line plus scenario and workingSet. */
@@ -91,7 +94,7 @@ export const MAX_POOL_BYTES = 1024 ** 3;
 export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
   const a: WorkerArgs = {
     mode: 'zc', size: 0, dst: '', port: 0, tcp: false, qd: 64, durationMs: 3000, warmupMs: 0,
-    maxSends: Number.MAX_SAFE_INTEGER, workingSet: 0, segment: 0, scenario: 'custom', cMode: 'zc',
+    maxSends: Number.MAX_SAFE_INTEGER, workingSet: 0, segment: 0, scenario: 'custom', cMode: 'zc', file: '',
   };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -114,7 +117,8 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
         a.mode = v as Mode;
         required |= 1;
         break;
-      case '--size': a.size = num(f, v, 1, 64 * 1024 * 1024); required |= 2; break;
+      case '--size': a.size = num(f, v, 1, MAX_FILE_SIZE); required |= 2; break;
+      case '--file': a.file = v ?? ''; break;
       case '--dst': a.dst = v ?? ''; required |= 4; break;
       case '--port': a.port = num(f, v, 1, 65535); required |= 8; break;
       case '--qd': a.qd = num(f, v, 1, 32768); break;
@@ -132,6 +136,10 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
     }
   }
   if (required !== 15) throw new Error('worker: --mode, --size, --dst and --port are required');
+  if (a.file === '' && a.size > 64 * 1024 * 1024) throw new Error('worker: --size is at most 64m (a file row, --file, up to 4g)');
+  if ((a.file !== '') !== (FILE_MODES as readonly string[]).includes(a.mode) && a.mode !== 'node') {
+    throw new Error(`worker: mode ${a.mode} ${a.file === '' ? 'needs --file' : 'is not a file mode'}`);
+  }
   if (a.workingSet !== 0 && a.workingSet < a.size) throw new Error('worker: --working-set must be 0 or at least --size');
   if (!a.tcp && a.size > MAX_UDP_SIZE) throw new Error(`worker: a UDP send carries at most ${MAX_UDP_SIZE} bytes`);
   if (a.mode === 'gso') {
@@ -222,7 +230,7 @@ class Source {
 }
 
 /** What the send loop counts; the modes add to it from their completion callbacks. */
-interface Counters {
+export interface Counters {
   sends: number;
   bytes: number;
   copied: number;
@@ -236,7 +244,7 @@ interface Counters {
 }
 
 /** The loop's two entry points, handed to a mode: one send settled; the mode can send again. */
-interface Pump {
+export interface Pump {
   done(): void;
   kick(): void;
 }
@@ -597,7 +605,7 @@ function connectTcp(a: WorkerArgs): Promise<net.Socket> {
   });
 }
 
-interface Timing {
+export interface Timing {
   seconds: number;
   cpuUser: number;
   cpuSys: number;
@@ -640,7 +648,8 @@ async function cRef(a: WorkerArgs): Promise<WorkerResult> {
 export async function runWorker(a: WorkerArgs): Promise<WorkerResult> {
   if (isCMode(a.mode)) return cRef(a);
   const c: Counters = { sends: 0, bytes: 0, copied: 0, notifs: 0, errors: 0, firstError: null, notifsNow: null, notifsBase: 0 };
-  const t = a.mode === 'node' ? await (a.tcp ? nodeTcp(a, c) : nodeUdp(a, c))
+  const t = a.file !== '' ? await fileRow(a, c, recordError)
+    : a.mode === 'node' ? await (a.tcp ? nodeTcp(a, c) : nodeUdp(a, c))
     : a.mode === 'bare' || a.mode === 'bare-pool' ? await bareUdp(a, c) : await uring(a, c);
   return {
     mode: a.mode,

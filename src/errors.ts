@@ -14,7 +14,8 @@ export type UringZcStateCode =
   | 'ERR_URING_ZC_RING_CLOSED'
   | 'ERR_URING_ZC_SOCKET_CLOSED'
   | 'ERR_URING_ZC_POOL_CLOSED'
-  | 'ERR_URING_ZC_INVALID_STATE';
+  | 'ERR_URING_ZC_INVALID_STATE'
+  | 'ERR_URING_ZC_FILE_TRUNCATED';
 
 /** A kernel failure's errno name (`EPIPE`, `ECONNRESET`, ...; `E<n>` for a number without one). */
 export type ErrnoCode = `E${string}`;

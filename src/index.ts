@@ -12,6 +12,7 @@ export type { WriteStreamOptions } from './writable.js';
 export { BufferPool } from './pool.js';
 export type { BufferPoolOptions, BufferPoolStats, AcquireOptions } from './pool.js';
 export type { Adoptable, AdoptOptions, SendOptions, SendResult, SocketStats } from './socket.js';
+export type { SendFileOptions } from './file.js';
 export { capabilities } from './probe.js';
 export type { Capabilities } from './probe.js';
 export {

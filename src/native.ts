@@ -70,6 +70,13 @@ export interface NativeBinding {
   resetIfLingering(fd: number): number;
   /** Performs the send the SQE in `sqe` describes as one non-blocking sendto/sendmsg (MSG_ZEROCOPY with `zc`): bytes or -errno. */
   sqeSend(sqe: Uint32Array, zc: boolean): number;
+  /** A pipe (O_CLOEXEC) raised to `size` bytes where allowed: [readFd, writeFd, capacity] or -errno. */
+  pipeOpen(size: number): [number, number, number] | number;
+  /**
+   * sendfile(2) of up to `count` bytes from `offset` on the libuv threadpool (native/file.c): 0 or
+   * -errno now, then `callback(bytes | 0 at end of file | -errno)` on this thread.
+   */
+  sendfileAsync(outFd: number, inFd: number, offset: number, count: number, callback: (res: number) => void): number;
 }
 
 /**

@@ -31,6 +31,7 @@ import { capabilities, chooseBackend, requestedBackend } from './probe.js';
 import { prepSend, prepSendmsg, setU64 } from './sqe.js';
 import { poolOf, type BufferPool } from './pool.js';
 import { Fifo } from './fifo.js';
+import { closeFilePipe, type FilePipe, type FileRequest, type FileSend, openFilePipe, openFileSend, parseFileSend, type SendFileOptions } from './file.js';
 import { syscallRing, type BackendName, SyscallRing } from './syscall.js';
 import { ZeroCopyWriteStream, type WriteStreamOptions } from './writable.js';
 import {
@@ -267,10 +268,13 @@ class SendRequest {
   hold: Buffer | null;
   /** @internal The 'accepted' hook of sendAccepted() (see there), or null once called. */
   onAccept: AcceptCallback | null;
+  /** sendFile(): the file send that moves its bytes (src/file.ts), or null. */
+  file: FileSend | null;
 
   constructor(sock: ZeroCopySocket, buf: Uint8Array | null, addr: number, len: number, zc: boolean, auto: boolean,
     dest: Buffer | null, destAddr: number) {
     this.sock = sock;
+    this.file = null;
     this.buf = buf;
     this.chunks = null;
     this.addr = addr;
@@ -724,6 +728,8 @@ export class ZeroCopySocket {
   private readonly aborts = new Map<AbortSignal, { listener: () => void; reqs: Set<SendRequest> }>();
   /** sendAccepted()'s hook for the request start() takes next (null otherwise). */
   private acceptHook: AcceptCallback | null = null;
+  /** sendFile()'s pipe on io_uring (src/file.ts), made at the first, closed with the descriptor. */
+  private pipe: FilePipe | null = null;
   private readonly counters = { sends: 0, bytes: 0, zeroCopied: 0, copied: 0, fixed: 0, errors: 0, notifications: 0, downgrades: 0, pinFallbacks: 0 };
 
   /** @internal Use adopt(). */
@@ -1037,6 +1043,83 @@ export class ZeroCopySocket {
     req.signal = signal;
     req.hold = slab;
     return this.start(req, callback);
+  }
+
+  /**
+   * Sends `length` bytes of a file from `offset` on (default: to its end), in order with the
+   * socket's other sends, without passing them through JS memory: io_uring IORING_OP_SPLICE file
+   * -> pipe -> socket (a pipe per socket), or sendfile(2) on the libuv threadpool for the
+   * msg_zerocopy and copy backends. Stream (TCP) sockets only. `file` is a path (opened now,
+   * closed when the send settles) or a descriptor of a regular file (never closed here; its file
+   * position is not used or moved).
+   *
+   * Resolves `{ bytes, zeroCopy: true }` once the kernel has taken every byte (the kernel sends
+   * page-cache pages: no notification to wait for, no memory of the caller is lent). A file
+   * changed or truncated while it is sent goes out changed or short: a short file rejects with
+   * ERR_URING_ZC_FILE_TRUNCATED, and `err.bytes` says how many bytes went.
+   *
+   * Throws synchronously (nothing queued) for bad arguments (ERR_URING_ZC_INVALID_ARG: a UDP
+   * socket, bad options, not a regular file) and when the file cannot be opened (`ENOENT`,
+   * `EACCES`: the errno as code). Rejects as send() does (EPIPE, ECONNRESET, ECANCELED at
+   * destroy(), ERR_URING_ZC_SOCKET_CLOSED) and with an AbortError (code ABORT_ERR) when
+   * `signal` aborts. Since Linux 5.7 (IORING_OP_SPLICE); any Linux for sendfile(2).
+   */
+  sendFile(file: string | number, options?: SendFileOptions): Promise<SendResult>;
+  sendFile(file: string | number, options: SendFileOptions | undefined, callback: SendCallback): void;
+  sendFile(file: string | number, options?: SendFileOptions, callback?: SendCallback): Promise<SendResult> | void {
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new UringZcArgumentError('"callback" must be a function');
+    }
+    const args = parseFileSend(this, file, options);
+    // Aborted before the call: nothing is opened or queued, the stream is untouched.
+    if (args.signal?.aborted === true) return abortedAtOnce(args.signal, callback);
+    const fs = openFileSend(this, args);
+    const req = new SendRequest(this, null, 0, fs.length, false, false, null, 0);
+    req.file = fs;
+    fs.req = req;
+    // The signal as for send(): abortSend() takes it out of the queue, or has the FileSend cancel.
+    req.signal = args.signal ?? null;
+    return this.start(req, callback);
+  }
+
+  /** @internal Bytes of a sendFile the kernel took. */
+  fileProgress(req: FileRequest, bytes: number): void {
+    req.sent += bytes;
+    this.accepted += bytes;
+    this.idleTimer?.();
+  }
+
+  /** @internal A sendFile's kernel requests in flight went up or down by one (they need the fd). */
+  fileOps(delta: number): void {
+    this.undone += delta;
+  }
+
+  /**
+   * @internal A sendFile ended (nothing of it in the kernel): as a send's last result. Short
+   * (aborted, truncated) after some bytes, it cuts the stream (nextInStream).
+   */
+  fileEnd(of: FileRequest, err: Error | null): void {
+    this.finish(of as SendRequest, err);
+    if (this.closing) this.maybeFinishClose();
+  }
+
+  /** @internal destroy() was called. */
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  /** @internal sendFile()'s pipe (made on first use), or -errno. */
+  filePipe(): FilePipe | number {
+    if (this.pipe !== null) return this.pipe;
+    const p = openFilePipe();
+    if (typeof p !== 'number') this.pipe = p;
+    return p;
+  }
+
+  /** @internal The pipe holds bytes no send will take (an aborted or failed sendFile): a new one next time. */
+  dropFilePipe(): void {
+    if (this.pipe !== null) closeFilePipe(this.pipe);
+    this.pipe = null;
   }
 
   /**
@@ -1391,6 +1474,10 @@ export class ZeroCopySocket {
 
   private startStream(req: SendRequest): void {
     this.active = req;
+    if (req.file !== null) {
+      req.file.start();
+      return;
+    }
     this.submitPart(req, 0);
   }
 
@@ -1466,15 +1553,17 @@ export class ZeroCopySocket {
   /** The stream's request in the kernel is done: start the next, or stop after a failure. */
   private nextInStream(req: SendRequest): void {
     this.active = null;
-    if (req.err instanceof UringZcAbortError && !this.destroyed) {
+    // A sendFile of a file that ended early is short like an aborted send.
+    const truncated = req.file !== null && req.err instanceof UringZcStateError && req.err.code === 'ERR_URING_ZC_FILE_TRUNCATED';
+    if ((req.err instanceof UringZcAbortError || truncated) && !this.destroyed) {
       if (req.sent === 0) {
         // Aborted before any of its bytes went: the stream goes on without it, intact.
         this.startNext();
         return;
       }
       // Cut after some bytes: what follows would land in the middle of this send at the peer.
-      this.failure = new UringZcSystemError(-125 /* ECANCELED */, req.vectored ? 'sendmsg_zc' : 'send_zc',
-        `an aborted send cut this stream after ${req.sent} of its ${req.len} bytes; nothing more is sent on this socket`);
+      this.failure = new UringZcSystemError(-125 /* ECANCELED */, req.file !== null ? (this.ring.backend === 'io_uring' ? 'splice' : 'sendfile') : req.vectored ? 'sendmsg_zc' : 'send_zc',
+        `${truncated ? 'a truncated file' : req.file !== null ? 'an aborted sendFile' : 'an aborted send'} cut this stream after ${req.sent} of its ${req.len} bytes; nothing more is sent on this socket`);
       this.failQueued();
       return;
     }
@@ -1622,7 +1711,8 @@ export class ZeroCopySocket {
       if (this.closing) this.maybeFinishClose();
       return;
     }
-    if (req.part !== null) this.ring.cancelOp(req.part);
+    if (req.file !== null) req.file.abort(req.signal!.reason); // its requests are cancelled; it ends when they are back
+    else if (req.part !== null) this.ring.cancelOp(req.part);
   }
 
   /** The result of an aborted send's kernel request (-ECANCELED, the bytes it moved, or its own result). */
@@ -1650,8 +1740,10 @@ export class ZeroCopySocket {
     this.counters.notifications += req.notifs;
     if (req.pool !== null) req.pool.giveBack(req.slot);
     if (req.leases !== null) giveBackLeases(req.leases);
+    req.file?.release();
     const err = req.err;
-    const zeroCopy = req.notifs > 0 && req.copiedNotifs === 0 && !req.fellBack;
+    // A file's pages go from the page cache to the socket: never copied through user memory.
+    const zeroCopy = req.file !== null || (req.notifs > 0 && req.copiedNotifs === 0 && !req.fellBack);
     this.countOutcome(err, req.sent, zeroCopy, req.fixedIndex >= 0, req.auto && req.zc);
     if (--this.pending === 0) this.forgetLastSend();
     deliver(req, err, req.sent, zeroCopy);
@@ -1679,6 +1771,7 @@ export class ZeroCopySocket {
     // finally drop (or flush) the data the kernel still holds.
     if (!this.fdClosed && this.undone === 0 && this.active === null && this.queue.length === 0) {
       this.fdClosed = true;
+      this.dropFilePipe();
       if (this.ring.backend === 'io_uring') native.close(this.fd);
       else (this.ring as SyscallRing).release(this.fd);
     }
@@ -1781,7 +1874,7 @@ function writeIovecs(w: Uint32Array, v: number, iov: readonly number[], first: n
 
 /** A stream send that can join a StreamBatch: one plain buffer, not from a pool, no signal (it is cancelled alone). */
 function batchable(r: SendRequest): boolean {
-  return !r.vectored && r.pool === null && r.signal === null;
+  return !r.vectored && r.pool === null && r.signal === null && r.file === null;
 }
 
 /** Returns the pool buffers a sendv() lent ([pool, index, pool, index, ...]) at its last CQE. */

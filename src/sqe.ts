@@ -9,7 +9,7 @@
  * w10 = buf_index | personality << 16; w11 = splice_fd_in / addr_len; w12..w15 = addr3, __pad2.
  * 64-bit values are Numbers below 2^53 split into lo/hi words (no BigInt on the hot path).
  */
-import { IORING_OP_ASYNC_CANCEL, IORING_OP_NOP } from './uapi.js';
+import { IORING_OP_ASYNC_CANCEL, IORING_OP_NOP, IORING_OP_POLL_ADD, IORING_OP_SPLICE } from './uapi.js';
 
 const TWO_32 = 4294967296;
 /** 2^-32: multiplying by it is exact (a power of two) and much cheaper than dividing by 2^32. */
@@ -67,4 +67,35 @@ export function prepCancel(w: Uint32Array, o: number, fd: number, cancelFlags: n
 /** NOP, used by tests and the probe. */
 export function prepNop(w: Uint32Array, o: number, userData: number): void {
   prepSend(w, o, IORING_OP_NOP, 0, 0, -1 >>> 0, 0, 0, 0, 0, 0, 0, userData);
+}
+
+/**
+ * SPLICE: `len` bytes from `fdIn` to `fdOut` (splice(2)); one of them must be a pipe. `offIn` is
+ * the offset to read `fdIn` at (a file), or -1 to use and move its position (a pipe: it has none).
+ * The output side never has an offset here (a pipe or a socket): off = -1. Same words as
+ * prepSend(): fd = fdOut, off = off_out, addr = splice_off_in, len, op flags = splice_flags,
+ * w11 = splice_fd_in. Since Linux 5.7.
+ */
+export function prepSplice(w: Uint32Array, o: number, fdOut: number, fdIn: number, offIn: number, len: number,
+  spliceFlags: number, userData: number): void {
+  w[o] = IORING_OP_SPLICE;
+  w[o + 1] = fdOut;
+  w[o + 2] = 0xffffffff; // off_out = (u64)-1: no offset (a pipe or socket)
+  w[o + 3] = 0xffffffff;
+  if (offIn < 0) {
+    w[o + 4] = 0xffffffff;
+    w[o + 5] = 0xffffffff;
+  } else {
+    setU64(w, o + 4, offIn);
+  }
+  w[o + 6] = len;
+  w[o + 7] = spliceFlags;
+  w[o + 8] = userData;
+  w[o + 10] = 0;
+  w[o + 11] = fdIn;
+}
+
+/** POLL_ADD, one shot: completes with the ready events of `fd` among `events` (poll32_events). Since Linux 5.1. */
+export function prepPollAdd(w: Uint32Array, o: number, fd: number, events: number, userData: number): void {
+  prepSend(w, o, IORING_OP_POLL_ADD, 0, 0, fd, 0, 0, events, 0, 0, 0, userData);
 }

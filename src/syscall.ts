@@ -28,7 +28,7 @@ import { native, type PollHandle } from './native.js';
 import { ringClosedError } from './errors.js';
 import type { RingOp } from './ring-memory.js';
 import { Fifo } from './fifo.js';
-import { IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_NOTIF_USAGE_ZC_COPIED, IORING_OP_SEND_ZC, IORING_OP_SENDMSG_ZC } from './uapi.js';
+import { IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_NOTIF_USAGE_ZC_COPIED, IORING_OP_SEND_ZC, IORING_OP_SENDMSG_ZC, IORING_OP_SPLICE } from './uapi.js';
 
 /** The backends a socket can send through. */
 export type BackendName = 'io_uring' | 'msg_zerocopy' | 'copy';
@@ -70,6 +70,8 @@ class FdState {
   timer: NodeJS.Timeout | null = null;
   /** The socket let go of the descriptor: it closes once the last completion is read. */
   released = false;
+  /** cancelFd() calls so far: a sendfile job that was on the threadpool during one does not park. */
+  cancels = 0;
   constructor(readonly fd: number, readonly inode: number, firstId: number) {
     this.nextId = firstId;
   }
@@ -224,6 +226,7 @@ export class SyscallRing {
   cancelFd(fd: number): void {
     const st = this.fds.get(fd);
     if (st === undefined) return;
+    st.cancels++;
     for (const op of st.waiting.drain()) {
       this.outstanding--;
       op.complete(ECANCELED, 0);
@@ -322,6 +325,10 @@ export class SyscallRing {
       return;
     }
     const opcode = w[0]! & 0xff;
+    if (opcode === IORING_OP_SPLICE) {
+      this.executeFile(op, st);
+      return;
+    }
     const len = w[6]!;
     const zc = this.backend === 'msg_zerocopy' && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && len > 0;
     let res = native.sqeSend(w, zc);
@@ -354,6 +361,27 @@ export class SyscallRing {
       return;
     }
     op.complete(res, 0);
+  }
+
+  /**
+   * A SPLICE from a regular file to the socket (src/file.ts): sendfile(2) on the libuv
+   * threadpool (a page-cache miss blocks the read; see native/file.c), its result reported as
+   * the CQE. EAGAIN (the socket buffer is full, nothing went) parks it like a send.
+   */
+  private executeFile(op: RingOp, st: FdState | undefined): void {
+    const w = this.sqe;
+    const cancels = st?.cancels ?? 0;
+    this.outstanding++;
+    const r = native.sendfileAsync(w[1]!, w[11]!, w[4]! + w[5]! * 4294967296, w[6]!, (res) => {
+      this.outstanding--;
+      if (res === EAGAIN && st !== undefined && st.cancels === cancels && !this.closedFlag) this.park(st, op, WRITABLE);
+      else op.complete(res === EAGAIN && st !== undefined && st.cancels !== cancels ? ECANCELED : res, 0);
+      this.afterWork();
+    });
+    if (r < 0) {
+      this.outstanding--;
+      op.complete(r, 0);
+    }
   }
 
   private park(st: FdState, op: RingOp, why: number): void {

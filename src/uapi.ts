@@ -6,9 +6,11 @@
 
 // Opcodes (enum io_uring_op).
 export const IORING_OP_NOP = 0;
+export const IORING_OP_POLL_ADD = 6;
 export const IORING_OP_SENDMSG = 9;
 export const IORING_OP_ASYNC_CANCEL = 14;
 export const IORING_OP_SEND = 26;
+export const IORING_OP_SPLICE = 30; // 5.7
 export const IORING_OP_SEND_ZC = 47; // 6.0
 export const IORING_OP_SENDMSG_ZC = 48; // 6.1
 
@@ -48,6 +50,13 @@ export const IORING_SEND_VECTORIZED = 1 << 5;
 export const IORING_ASYNC_CANCEL_ALL = 1 << 0;
 export const IORING_ASYNC_CANCEL_FD = 1 << 1;
 export const IORING_ASYNC_CANCEL_ANY = 1 << 2;
+
+// splice(2) flags (sqe->splice_flags), <fcntl.h>.
+export const SPLICE_F_MOVE = 1;
+export const SPLICE_F_NONBLOCK = 2;
+export const SPLICE_F_MORE = 4;
+// poll(2) events (sqe->poll32_events).
+export const POLLOUT = 0x004;
 
 // CQE flags.
 export const IORING_CQE_F_MORE = 1 << 1;

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { parseBenchOptions } from '../bench/args.js';
@@ -14,7 +15,7 @@ import { hasCapIpcLock, memlockShortfallReason, poolMemlockBytes, ringMemlockByt
 import { netnsUnavailableReason } from '../bench/netns.js';
 import { formatSweep } from '../bench/report.js';
 import { makeSweep, type Row } from '../bench/run.js';
-import { capabilities } from '../src/index.js';
+import { capabilities, ZeroCopySocket } from '../src/index.js';
 import { zeroCopyUnavailableReason } from './helpers/env.js';
 
 const CLI = fileURLToPath(new URL('../bench/cli.js', import.meta.url));
@@ -186,6 +187,39 @@ describe('uring-zc bench: command line', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /--scenario/);
     assert.match(r.stdout, /zc-pool/);
+  });
+
+  test('--file: refuses what does not apply to file rows (exit status 2) and file modes without --file', { timeout: 30_000 }, async () => {
+    for (const args of [
+      ['--file', '--scenario', 'udp-sink'],
+      ['--file', '--modes', 'zc'],
+      ['--file', '--qd', '4'],
+      ['--file', '--sizes', '5g'],
+      ['--modes', 'sendfile'],
+    ]) {
+      const r = await cli(['bench', ...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  test('--file over tcp-loopback: node (pipe), send-loop and sendfile rows of a 1 MiB file, and stream where createWriteStream exists (else skipped with its reason); the files removed', { timeout: 120_000, skip: zcReason ?? false }, async () => {
+    const r = await cli(['bench', '--file', '--scenario', 'tcp-loopback', '--sizes', '1m', '--quick', '--json'], 100_000);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { rows: Record<string, unknown>[]; skipped: { what: string; reason: string }[]; options: Record<string, unknown> };
+    assert.equal(report.options['file'], true);
+    const modes = report.rows.map((x) => x['mode']);
+    for (const m of ['node', 'send-loop', 'sendfile']) assert.ok(modes.includes(m), `row ${m}: ${modes.join(',')}`);
+    for (const row of report.rows) {
+      assert.equal(row['size'], 1 << 20);
+      assert.ok((row['gbps'] as number) > 0, `${String(row['mode'])} GB/s`);
+      assert.ok(typeof row['cpuSecPerGB'] === 'number' && (row['cpuSecPerGB'] as number) > 0);
+      assert.equal(row['errors'], 0);
+    }
+    const hasStream = typeof (ZeroCopySocket.prototype as unknown as Record<string, unknown>)['createWriteStream'] === 'function';
+    if (hasStream) assert.ok(modes.includes('stream'));
+    else assert.ok(report.skipped.some((x) => x.what === 'mode stream' && x.reason === 'not available: createWriteStream not built'), JSON.stringify(report.skipped));
+    assert.equal(existsSync(`/var/tmp/uzc-bench-${r.pid}`), false, 'the bench files are removed');
   });
 
   test('capabilities --json reports the library, memlock, namespaces and kernel', { timeout: 20_000 }, async () => {

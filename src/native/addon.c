@@ -42,6 +42,8 @@ NAPI_MODULE_INIT() {
     { "trackSocket", uzc_track_socket },
     { "claimErrqueue", uzc_claim_errqueue },
     { "setErrqueueNext", uzc_set_errqueue_next },
+    { "pipeOpen", uzc_pipe_open },
+    { "sendfileAsync", uzc_sendfile_async },
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
     napi_value fn;

@@ -100,6 +100,10 @@ void uzc_zc_outstanding(napi_env env, int delta);
 void uzc_polls_add(napi_env env, uzc_poll *p);
 void uzc_polls_remove(napi_env env, uzc_poll *p);
 
+/* file.c */
+napi_value uzc_pipe_open(napi_env env, napi_callback_info info);
+napi_value uzc_sendfile_async(napi_env env, napi_callback_info info);
+
 /* sock.c */
 napi_value uzc_dup(napi_env env, napi_callback_info info);
 napi_value uzc_close(napi_env env, napi_callback_info info);
