@@ -54,9 +54,13 @@ bare_path() {
 # Runs "$@" like a new user: an empty HOME (no ~/.npmrc, so no nodedir=/usr), no npm_config_*
 # inherited from a surrounding npm, the given PATH. npm's cache goes to the run's cache dir so a
 # second install in the same run does not download again.
+# NODE_EXTRA_CA_CERTS: the registry's Node binaries trust only their bundled CA list, while this
+# machine may reach the registry through a proxy its own CA store trusts (Debian's Node uses that
+# store); without it npm under such a Node retried every request for minutes.
 as_user() {
-  local home="$1" path="$2"; shift 2
-  env -i HOME="$home" PATH="$path" TERM=dumb LANG=C.UTF-8 \
+  local home="$1" path="$2" ca=(); shift 2
+  [[ -f /etc/ssl/certs/ca-certificates.crt ]] && ca=(NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
+  env -i HOME="$home" PATH="$path" TERM=dumb LANG=C.UTF-8 "${ca[@]}" \
     npm_config_cache="$CACHE/npm-cache" npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
     "$@"
 }

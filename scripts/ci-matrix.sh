@@ -11,6 +11,7 @@ majors=("${@:-22 24 26}")
 read -r -a majors <<<"${majors[*]}"
 t="$(tarball)"
 [[ -d "$ROOT/dist/test" ]] || die "no dist/test: run npm test (or tsc) in the checkout first"
+rm -f "$CACHE"/matrix-node-*.log
 stage="$(scratch matrix)"
 cp "$ROOT/package.json" "$stage/"
 cp -r "$ROOT/dist" "$stage/dist"
