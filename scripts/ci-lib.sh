@@ -2,18 +2,20 @@
 #
 # CACHE (default .ci-cache/ in the checkout, git-ignored; URING_ZC_CI_CACHE overrides) keeps what
 # can be reused within a run and across runs: the Node binaries from the registry, the packed
-# tarball. Every part makes its scratch directories under CACHE/tmp and removes them on exit.
+# tarball.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${URING_ZC_CI_CACHE:-$ROOT/.ci-cache}"
-mkdir -p "$CACHE/node" "$CACHE/tmp"
+mkdir -p "$CACHE/node"
 
 log() { printf '%s: %s\n' "${CI_PART:-ci}" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
 # Scratch directories (scratch NAME prints a new one) live under one directory of this part,
-# removed when the part exits, however it exits.
-PART_TMP="$(mktemp -d "$CACHE/tmp/${CI_PART:-ci}.XXXXXX")"
+# removed when the part exits, however it exits. It is outside the checkout (the system temp
+# dir): a user's project inside it would resolve what it lacks from the checkout's node_modules
+# (typescript, @types/node) and prove nothing.
+PART_TMP="$(mktemp -d "${TMPDIR:-/tmp}/uzc-ci-${CI_PART:-ci}.XXXXXX")"
 trap 'rm -rf "$PART_TMP"' EXIT
 scratch() { mktemp -d "$PART_TMP/${1:-s}.XXXXXX"; }
 
