@@ -17,7 +17,10 @@ die() { log "FAILED: $*"; exit 1; }
 # (typescript, @types/node) and prove nothing.
 PART_TMP="$(mktemp -d "${TMPDIR:-/tmp}/uzc-ci-${CI_PART:-ci}.XXXXXX")"
 trap 'rm -rf "$PART_TMP"' EXIT
-scratch() { mktemp -d "$PART_TMP/${1:-s}.XXXXXX"; }
+# Mode 755 (mktemp makes 700): the suite's unprivileged children (memlock, pinning) run node and
+# read their files as another uid from where the matrix stages the checkout.
+chmod 755 "$PART_TMP"
+scratch() { local d; d="$(mktemp -d "$PART_TMP/${1:-s}.XXXXXX")"; chmod 755 "$d"; printf '%s\n' "$d"; }
 
 # node_dir ARCH MAJOR -> the directory of the registry's node-linux-ARCH@MAJOR package (bin/node,
 # include/node), fetched once with `npm pack` into CACHE/node.
