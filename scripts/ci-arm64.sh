@@ -27,7 +27,7 @@ cd "$proj"
 printf '{ "name": "user-app", "version": "1.0.0", "private": true, "type": "module" }\n' >package.json
 as_user "$home" "$PATH" npm install --no-audit --no-fund --ignore-scripts --cpu=arm64 "$t" >install.log 2>&1 || { cat install.log >&2; die "npm install"; }
 pkg="$proj/node_modules/uring-zc"
-(cd "$pkg" && env -i HOME="$home" PATH=/nonexistent qemu-aarch64-static -L "$sysroot" "$nd/bin/node" scripts/install.mjs) || die "the install script under arm64"
+(cd "$pkg" && env -i HOME="$home" PATH=/nonexistent "$(command -v qemu-aarch64-static)" -L "$sysroot" "$nd/bin/node" scripts/install.mjs) || die "the install script under arm64"
 [[ ! -e "$pkg/build" ]] || die "the arm64 install script built from source"
 log "Node $(arm "$nd/bin/node" --version) arm64 under qemu: the install script took the prebuild (nothing built, no compiler on PATH)"
 cp "$ROOT/scripts/ci-smoke.mjs" smoke.mjs

@@ -11,6 +11,7 @@ majors=("${@:-22 24 26}")
 read -r -a majors <<<"${majors[*]}"
 t="$(tarball)"
 [[ -d "$ROOT/dist/test" ]] || die "no dist/test: run npm test (or tsc) in the checkout first"
+rm -f "$CACHE"/matrix-node-*.log
 stage="$(scratch matrix)"
 cp "$ROOT/package.json" "$stage/"
 cp -r "$ROOT/dist" "$stage/dist"
@@ -39,5 +40,6 @@ for major in "${majors[@]}"; do
   fi
   summary="$(grep -E '^# (tests|pass|fail|skipped) ' "$stage/node-$major.log" | sed 's/^# //' | tr '\n' ' ')"
   log "Node $major: $status in $((SECONDS - t0)) s: $summary"
+  grep -E '^ *ok [0-9]+ .* # SKIP' "$stage/node-$major.log" | sed -E 's/^ *ok [0-9]+ - /  skipped: /' | cut -c1-220 >&2 || true
 done
 [[ ${#failed[@]} -eq 0 ]] || die "the suite failed on Node ${failed[*]} (logs: $CACHE/matrix-node-<major>.log)"

@@ -10,12 +10,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { addonPath } from '../src/binaries.js';
 import { collectChild, lastJson } from './helpers/pool-helpers.js';
 
 const NOBODY = 65534;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const child = path.join(here, 'helpers', 'pin-child.js');
-const addon = path.resolve(here, '..', '..', 'build', 'Release', 'uring_zc.node');
+/** The addon file the library loads (build/Release, or the package's prebuild: src/binaries.ts). */
+const addon = addonPath();
 const library = path.resolve(here, '..', 'src', 'index.js');
 
 function prefix(memlock: number): string[] {
