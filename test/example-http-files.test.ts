@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startFileServer } from '../examples/http-files.js';
 import { Prng } from './helpers/data.js';
-import { within, zeroCopyUnavailableReason } from './helpers/env.js';
+import { loadTestSkip, within, zeroCopyUnavailableReason } from './helpers/env.js';
 
 let dir = '';
 let big: Buffer;
@@ -64,7 +64,7 @@ function get(agent: http.Agent, port: number, p: string, want: Buffer, headers: 
 }
 
 for (const backend of ['io_uring', 'copy'] as const) {
-  const skip = backend === 'io_uring' ? zeroCopyUnavailableReason() ?? false : false;
+  const skip = loadTestSkip() || (backend === 'io_uring' ? zeroCopyUnavailableReason() ?? false : false);
   test(`http-files (${backend}): 256 requests for a 64 MiB file from 32 concurrent keep-alive clients, every body intact`, { timeout: 240_000, skip }, async () => {
     const s = await startFileServer({ root: dir, adoptOptions: { backend } });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { adopt, capabilities, UringZcAbortError, type ZeroCopySocket } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, throwsCode, turns, within, zeroCopyUnavailableReason } from './helpers/env.js';
+import { codeOf, throwsCode, turns, within, zeroCopyUnavailableReason, loadTestSkip } from './helpers/env.js';
 import { StreamVerifier, boundUdp, closeDgram, connectTcp, countFds, destroySocket, listFds, tcpReceiver, type TcpReceiver } from './helpers/net.js';
 import { fillPattern, PatternVerifier } from './helpers/stream-pattern.js';
 import type net from 'node:net';
@@ -428,7 +428,7 @@ for (const kind of BACKENDS) {
 
 /** The 1 GiB case: on io_uring and copy (msg_zerocopy's sendfile path is copy's: one test of it is enough). */
 for (const kind of ['io_uring', 'copy'] as const) {
-  test(`${kind}: a 1 GiB file arrives intact, every byte checked`, { timeout: 180_000, skip: skipReason(kind) }, async () => {
+  test(`${kind}: a 1 GiB file arrives intact, every byte checked`, { timeout: 180_000, skip: loadTestSkip() || skipReason(kind) }, async () => {
     await warm(kind);
     const fds = countFds();
     const GIB = 1 << 30;

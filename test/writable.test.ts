@@ -15,7 +15,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, test } from 'node:test';
 import { adopt, capabilities, UringZcError, type ZeroCopySocket, type ZeroCopyWriteStream } from '../src/index.js';
-import { codeOf, fileDefaultRing, throwsCode, turns, within, zeroCopyUnavailableReason } from './helpers/env.js';
+import { codeOf, fileDefaultRing, throwsCode, turns, within, zeroCopyUnavailableReason, loadTestSkip } from './helpers/env.js';
 import { StreamVerifier, boundUdp, closeDgram, connectTcp, countFds, destroySocket, listFds, tcpReceiver, type TcpReceiver } from './helpers/net.js';
 import { Prng } from './helpers/data.js';
 import { fillPattern, PatternVerifier } from './helpers/stream-pattern.js';
@@ -102,7 +102,7 @@ async function cleanup(zs: ZeroCopySocket, client: net.Socket, rx: TcpReceiver, 
 
 for (const kind of KINDS) {
   // 1 GiB on every backend (about 4 s each here: the receiver's check of every byte is the limit).
-  test(`${kind}: pipeline(fs.createReadStream(1 GiB), createWriteStream()) arrives intact, every byte checked`, { timeout: 120_000, skip: reasonFor(kind) ?? false }, async () => {
+  test(`${kind}: pipeline(fs.createReadStream(1 GiB), createWriteStream()) arrives intact, every byte checked`, { timeout: 120_000, skip: loadTestSkip() || (reasonFor(kind) ?? false) }, async () => {
     if (!fs.existsSync(bigFile)) writePatternFile(bigFile, GIB);
     const fds = countFds();
     const { verifier, rx, client, zs } = await patternConnection(kind);

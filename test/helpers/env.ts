@@ -10,6 +10,15 @@ import { defaultRing } from '../../src/ring.js';
  * Why zero-copy sends cannot be tested here (io_uring blocked, kernel too old), or null.
  * Tests skip with this reason; they never skip because a send failed.
  */
+/**
+ * Why a load test (minutes of sending, nothing version-specific) does not run here, or false:
+ * .ci/run's matrix (scripts/ci-matrix.sh) runs the suite again on Node 22, 24 and 26 with
+ * URING_ZC_CI_MATRIX=1, after the same load tests ran on the main Node in that CI run.
+ */
+export function loadTestSkip(): string | false {
+  return process.env['URING_ZC_CI_MATRIX'] === '1' ? 'load test: run once per CI, on the main Node (npm test), not again in the Node matrix' : false;
+}
+
 export function zeroCopyUnavailableReason(): string | null {
   const caps = capabilities();
   if (!caps.ioUring || !caps.sendZc) return caps.reason ?? 'io_uring SEND_ZC is not available';
