@@ -78,7 +78,8 @@ export function removeBenchFiles(dir: string): void {
 }
 
 /** A connected TCP socket to the scenario's receiver. */
-function connect(a: WorkerArgs): Promise<net.Socket> {
+/** A TCP connection to the row's receiver (`a.dst`:`a.port`), bounded at 10 s. Also the socket rows' (worker.ts). */
+export function connectTcp(a: WorkerArgs): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host: a.dst, port: a.port });
     const timer = setTimeout(() => {
@@ -152,7 +153,7 @@ export async function fileRow(a: WorkerArgs, c: Counters, recordError: (c: Count
   if (!a.tcp) throw new Error('worker: file rows are TCP only');
   const file = a.file;
   const size = a.size;
-  const sock = await connect(a);
+  const sock = await connectTcp(a);
   sock.on('error', (e) => recordError(c, e));
   let pump: Pump = { done: () => {}, kick: () => {} };
   const finished = (err: unknown): void => {

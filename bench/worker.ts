@@ -24,7 +24,7 @@ import { addressOf } from '../src/buffers.js';
 import { toolMissingReason, toolPath } from '../src/binaries.js';
 import { adopt, Ring, type Adoptable, type AdoptOptions, type BufferPool, type SendOptions, type ZeroCopySocket } from '../src/index.js';
 import { BareRing } from './bare.js';
-import { fileRow } from './file.js';
+import { connectTcp, fileRow } from './file.js';
 import { cSenderMode, FILE_MODES, isCMode, MAX_FILE_SIZE, isSyscallMode, MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
 
 export type WorkerMode = Mode;
@@ -584,25 +584,6 @@ function poolSource(ring: Ring, size: number, workingSet: number): { pool: Buffe
     for (let k = 0; k < perBuf; k++) views.push(perBuf === 1 ? b : b.subarray(k * size, (k + 1) * size));
   }
   return { pool, views };
-}
-
-function connectTcp(a: WorkerArgs): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: a.dst, port: a.port });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`worker: connecting to ${a.dst}:${a.port} timed out`));
-    }, 10_000);
-    sock.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.once('connect', () => {
-      clearTimeout(timer);
-      sock.removeAllListeners('error');
-      resolve(sock);
-    });
-  });
 }
 
 export interface Timing {

@@ -29,12 +29,16 @@ export interface WorkerOutcome {
   ringBackend: string;
 }
 
-/** Udp OutDatagrams of this network namespace (/proc/net/snmp). */
+/**
+ * Datagrams this network namespace's UDP sent: OutDatagrams plus SndbufErrors (/proc/net/snmp).
+ * A datagram the device queue drops (the sink's qdisc holds 32; four threads can fill it) is
+ * counted as SndbufErrors and its send still succeeds (udp_send_skb, no IP_RECVERR).
+ */
 function outDatagrams(): number {
   const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
   const names = lines[0]!.split(/\s+/);
   const values = lines[1]!.split(/\s+/);
-  return Number(values[names.indexOf('OutDatagrams')]);
+  return Number(values[names.indexOf('OutDatagrams')]) + Number(values[names.indexOf('SndbufErrors')]);
 }
 
 async function work(job: Job): Promise<WorkerOutcome> {
