@@ -2125,7 +2125,8 @@ function nodeFd(target: Adoptable): { fd: number; node: EventEmitter | undefined
  * The descriptor of a dgram.Socket. `socket._handle` warns (DEP0112), so read the handle from
  * the socket's internal state object, found by its shape; undefined when the socket is closed.
  */
-function dgramFd(sock: dgram.Socket): number | undefined {
+/** @internal Exported for the tests (Node 26 has no dgram `_handle` any more). */
+export function dgramFd(sock: dgram.Socket): number | undefined {
   const h = dgramHandle(sock);
   return h === undefined ? undefined : typeof h.fd === 'number' ? h.fd : -1;
 }

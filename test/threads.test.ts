@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { adopt, capabilities } from '../src/index.js';
+import { dgramFd } from '../src/socket.js';
 import { throwsCode, withSink, within, zeroCopyUnavailableReason } from './helpers/env.js';
 import { connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 import { collectChild } from './helpers/pool-helpers.js';
@@ -132,7 +133,7 @@ test('msg_zerocopy: one reader per socket error queue — a second adopter copie
   await first.close();
   await second.close();
   // The socket's counter stands at 100 now: a worker's first zero-copy send is number 100.
-  const fd = (tx as unknown as { _handle: { fd: number } })._handle.fd;
+  const fd = dgramFd(tx)!;
   const src = `
     const { parentPort, workerData } = require('node:worker_threads');
     (async () => {

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { adopt } from '../../src/index.js';
+import { dgramFd } from '../../src/socket.js';
 
 interface Job {
   fd: number;
@@ -84,7 +85,7 @@ if (!isMainThread) {
   const sock = dgram.createSocket({ type: 'udp4', sendBufferSize: 8 << 20 });
   sock.bind(0, '0.0.0.0');
   await once(sock, 'listening');
-  const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+  const fd = dgramFd(sock)!;
   // Node reads this socket; libuv >= 1.52 (Node 24) then also drains its error queue, where the
   // workers' MSG_ZEROCOPY completions come. Adopted here with receive: false, Node stops reading
   // it while the workers send (a copy-backend adoption: it claims no error queue).
