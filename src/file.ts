@@ -29,7 +29,7 @@
 import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:fs';
 import { native } from './native.js';
 import { UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError } from './errors.js';
-import { validateOptions, validateUint } from './options.js';
+import { validateOptions, validateSignal, validateUint } from './options.js';
 import type { RingOp } from './ring-memory.js';
 import { prepPollAdd, prepSplice } from './sqe.js';
 import { POLLOUT, SPLICE_F_MORE, SPLICE_F_NONBLOCK } from './uapi.js';
@@ -386,7 +386,7 @@ export function parseFileSend(sock: ZeroCopySocket, file: unknown, options: Send
       length = options.length;
     }
     if (options.signal !== undefined) {
-      if (!(options.signal instanceof AbortSignal)) throw new UringZcArgumentError('"signal" must be an AbortSignal');
+      validateSignal(options.signal);
       signal = options.signal;
     }
   }

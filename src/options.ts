@@ -36,6 +36,11 @@ export function validateBoolean(name: string, value: unknown): asserts value is 
   }
 }
 
+/** An `AbortSignal` option (send, sendv, sendFile, createWriteStream, acquireAsync). */
+export function validateSignal(value: unknown): asserts value is AbortSignal {
+  if (!(value instanceof AbortSignal)) throw new UringZcArgumentError('"signal" must be an AbortSignal');
+}
+
 /**
  * A Buffer or Uint8Array the kernel may read while we hold it. Refused: a detached ArrayBuffer
  * (its memory is gone), a resizable one (its memory may move or shrink under the kernel), and a

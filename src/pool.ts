@@ -15,7 +15,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { baseAddress, writeU64 } from './buffers.js';
 import { memlockHint, ringClosedError, UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError } from './errors.js';
 import { native } from './native.js';
-import { validateOptions, validateUint } from './options.js';
+import { validateOptions, validateSignal, validateUint } from './options.js';
 import { Ring } from './ring.js';
 import { IORING_REGISTER_BUFFERS2, IORING_REGISTER_BUFFERS_UPDATE } from './uapi.js';
 
@@ -181,9 +181,7 @@ export class BufferPool {
   acquireAsync(options: AcquireOptions = {}): Promise<Buffer> {
     validateOptions('acquireAsync options', options, ['signal']);
     const { signal } = options;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new UringZcArgumentError('"signal" must be an AbortSignal');
-    }
+    if (signal !== undefined) validateSignal(signal);
     if (this.closing) return Promise.reject(poolClosedError());
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const b = this.acquire();

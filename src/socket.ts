@@ -24,7 +24,7 @@ import {
   UringZcUnsupportedError,
 } from './errors.js';
 import { native } from './native.js';
-import { validateBoolean, validateOptions, validateSendBuffer, validateThreshold, validateUint } from './options.js';
+import { validateBoolean, validateOptions, validateSendBuffer, validateSignal, validateThreshold, validateUint } from './options.js';
 import { defaultRing, Ring } from './ring.js';
 import type { RingOp } from './ring-memory.js';
 import { capabilities, chooseBackend, requestedBackend } from './probe.js';
@@ -857,7 +857,10 @@ export class ZeroCopySocket {
         destAddr = this.lastDestAddr;
       }
       if (options.segmentSize !== undefined) segmentSize = this.validateSegmentSize(options.segmentSize, len);
-      if (options.signal !== undefined) signal = validateSignal(options.signal);
+      if (options.signal !== undefined) {
+        validateSignal(options.signal);
+        signal = options.signal;
+      }
     }
     if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
       throw new UringZcArgumentError(`"buf" is ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
@@ -983,7 +986,10 @@ export class ZeroCopySocket {
       }
       if (options.address !== undefined || options.port !== undefined) dest = this.destination(options);
       if (options.segmentSize !== undefined) segmentSize = this.validateSegmentSize(options.segmentSize, len);
-      if (options.signal !== undefined) signal = validateSignal(options.signal);
+      if (options.signal !== undefined) {
+        validateSignal(options.signal);
+        signal = options.signal;
+      }
     }
     if (!this.stream && len > MAX_DATAGRAM && segmentSize === 0) {
       throw new UringZcArgumentError(`the chunks add up to ${len} bytes; a UDP datagram carries at most ${MAX_DATAGRAM} (or use segmentSize)`);
@@ -1906,11 +1912,6 @@ function maxSkbFrags(): number {
     }
   }
   return maxFrags;
-}
-
-function validateSignal(signal: unknown): AbortSignal {
-  if (!(signal instanceof AbortSignal)) throw new UringZcArgumentError('"signal" must be an AbortSignal');
-  return signal;
 }
 
 /** A send whose signal had aborted before the call: nothing is queued; it rejects (or calls back) on the next tick. */

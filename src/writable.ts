@@ -17,7 +17,7 @@
  */
 import { Writable } from 'node:stream';
 import { UringZcArgumentError, UringZcUnsupportedError } from './errors.js';
-import { validateBoolean, validateOptions, validateUint } from './options.js';
+import { validateBoolean, validateOptions, validateSignal, validateUint } from './options.js';
 import type { ZeroCopySocket } from './socket.js';
 
 /** Options of ZeroCopySocket#createWriteStream(). */
@@ -107,9 +107,7 @@ export class ZeroCopyWriteStream extends Writable {
     if (options.defaultEncoding !== undefined && !Buffer.isEncoding(options.defaultEncoding)) {
       throw new UringZcArgumentError(`"defaultEncoding" must be a Buffer encoding, got ${JSON.stringify(options.defaultEncoding)}`);
     }
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new UringZcArgumentError('"signal" must be an AbortSignal');
-    }
+    if (options.signal !== undefined) validateSignal(options.signal);
     if (socket.type !== 'tcp') {
       // Writes are not datagrams: Node joins buffered writes into one _writev, and the chunking of
       // a producer (a file's 64 KiB reads) is no message boundary.

@@ -168,16 +168,7 @@ for (const kind of ['io_uring', 'msg_zerocopy'] as const) {
         this.push(b);
       },
     });
-    // The reader: 256 KiB, then a 2 ms pause, over and over (about 100 MB/s at most).
-    let sincePause = 0;
-    peer.on('data', (c: Buffer) => {
-      sincePause += c.length;
-      if (sincePause >= 256 << 10) {
-        sincePause = 0;
-        peer.pause();
-        setTimeout(() => peer.resume(), 2);
-      }
-    });
+    lagBehind(peer);
     rx.resume();
     const sampler = setInterval(() => {
       maxSeen = Math.max(maxSeen, w.writableUnreleased);
@@ -343,17 +334,9 @@ test("end(): 'finish' waits for the release of every chunk, not for its acceptan
   const { verifier, rx, client, peer, zs } = await patternConnection('io_uring', { autoDowngrade: false, zeroCopyThreshold: 0 }, true);
   const w = zs.createWriteStream({ highWaterMark: 1 << 20, maxUnreleased: 64 << 20 });
   const size = 32 << 20;
-  // The reader lags (256 KiB, then 2 ms of nothing): on loopback a zero-copy send is released
-  // once the receiving side has taken it, so accepted bytes wait unreleased.
-  let sincePause = 0;
-  peer.on('data', (c: Buffer) => {
-    sincePause += c.length;
-    if (sincePause >= 256 << 10) {
-      sincePause = 0;
-      peer.pause();
-      setTimeout(() => peer.resume(), 2);
-    }
-  });
+  // On loopback a zero-copy send is released once the receiving side has taken it, so with a
+  // lagging reader accepted bytes wait unreleased.
+  lagBehind(peer);
   rx.resume();
   let atFinal = -1;
   let atFinish = -1;
@@ -436,4 +419,17 @@ test("the stream's writes and the socket's own send() calls keep their call orde
 function collector(): () => void {
   v8.setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
+}
+
+/** Makes `peer` a slow reader: 256 KiB, then a 2 ms pause, over and over (about 100 MB/s at most). */
+function lagBehind(peer: net.Socket): void {
+  let sincePause = 0;
+  peer.on('data', (c: Buffer) => {
+    sincePause += c.length;
+    if (sincePause >= 256 << 10) {
+      sincePause = 0;
+      peer.pause();
+      setTimeout(() => peer.resume(), 2);
+    }
+  });
 }
