@@ -37,6 +37,8 @@ export const FILE_MODES = ['node', 'send-loop', 'sendfile', 'stream'] as const;
 export const DEFAULT_FILE_SIZES = [1 << 30, 1 << 20];
 /** Largest file the bench makes. */
 export const MAX_FILE_SIZE = 4 * 1024 ** 3;
+/** Largest --read-chunk (fs.createReadStream's highWaterMark of the file rows). */
+export const MAX_READ_CHUNK = 64 * 1024 * 1024;
 
 /** Modes that run the C sender rather than the Node worker. */
 export function isCMode(m: Mode): m is 'c-ref' | 'c-ref-pool' | 'c-msgzc' | 'c-sendto' {
@@ -116,6 +118,12 @@ export interface BenchOptions {
   readonly quick: boolean;
   /** --file: the file rows (FILE_MODES; `sizes` are file sizes). */
   readonly file: boolean;
+  /**
+   * --file: the highWaterMark of the rows' fs.createReadStream (node, send-loop, stream), bytes.
+   * Node's default, 64 KiB, makes the reading the bound of all three on a fast path (a read on
+   * the thread pool per 64 KiB); a larger one leaves the send side to be measured.
+   */
+  readonly readChunk: number;
 }
 
 export interface CapabilitiesOptions {
@@ -150,12 +158,14 @@ export const DEFAULTS = Object.freeze({
   quickDurationMs: 400,
   quickWarmupMs: 100,
   quickRounds: 1,
+  /** --read-chunk: Node's own default highWaterMark of fs.createReadStream. */
+  readChunk: 64 * 1024,
 });
 
 const BENCH_FLAGS = new Set([
   '--scenario', '--sizes', '--modes', '--working-set', '--working-set-size', '--duration', '--warmup', '--rounds',
   '--qd', '--max-sends', '--c-ref-mode', '--json', '--chart', '--quick', '--help',
-  '--cold-sizes', '--gso-segment', '--sweep', '--file',
+  '--cold-sizes', '--gso-segment', '--sweep', '--file', '--read-chunk',
 ]);
 /** Flags that take no value. `--json` takes an optional one. */
 const BOOLEAN_FLAGS = new Set(['--quick', '--help', '--sweep', '--file']);
@@ -235,6 +245,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   let quick = false;
   let sweep = false;
   let file = false;
+  let readChunk: number | undefined;
   const seen = new Set<string>();
   for (const [flag, value] of pairs(argv)) {
     if (seen.has(flag)) throw new UsageError(`${flag} given twice`);
@@ -308,11 +319,18 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       case '--file':
         file = true;
         break;
+      case '--read-chunk':
+        readChunk = parseBytes(flag, v);
+        if (readChunk < 1024 || readChunk > MAX_READ_CHUNK) {
+          throw new UsageError(`--read-chunk must be between 1k and 64m, got "${v}"`);
+        }
+        break;
       default:
         throw new UsageError(`unknown option "${flag}"`);
     }
   }
-  if (file) return fileOptions(seen, scenarios, sizesText, modes, { durationMs, warmupMs, rounds, maxSends, json, chart, quick });
+  if (file) return fileOptions(seen, scenarios, sizesText, modes, { durationMs, warmupMs, rounds, maxSends, json, chart, quick, readChunk });
+  if (readChunk !== undefined) throw new UsageError('--read-chunk applies to the file rows: it needs --file');
   for (const m of modes ?? []) {
     if (m === 'send-loop' || m === 'sendfile' || m === 'stream') throw new UsageError(`--modes: ${m} is a file row: it needs --file`);
   }
@@ -375,12 +393,13 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     chart,
     quick,
     file: false,
+    readChunk: DEFAULTS.readChunk,
   });
 }
 
 /** The options of a --file run: file modes, file sizes (1 byte..4g), TCP scenarios, hot only. */
 function fileOptions(seen: ReadonlySet<string>, scenarios: ScenarioName[] | undefined, sizesText: string | undefined, modes: Mode[] | undefined,
-  o: { durationMs: number | undefined; warmupMs: number | undefined; rounds: number | undefined; maxSends: number | undefined; json: string | null; chart: string | null; quick: boolean }): BenchOptions {
+  o: { durationMs: number | undefined; warmupMs: number | undefined; rounds: number | undefined; maxSends: number | undefined; json: string | null; chart: string | null; quick: boolean; readChunk: number | undefined }): BenchOptions {
   for (const f of ['--sweep', '--working-set', '--cold-sizes', '--working-set-size', '--gso-segment', '--c-ref-mode', '--qd']) {
     if (seen.has(f)) throw new UsageError(`${f} does not apply to --file (one file in flight, sent whole, TCP)`);
   }
@@ -415,6 +434,7 @@ function fileOptions(seen: ReadonlySet<string>, scenarios: ScenarioName[] | unde
     chart: o.chart,
     quick: o.quick,
     file: true,
+    readChunk: o.readChunk ?? DEFAULTS.readChunk,
   });
 }
 
@@ -564,11 +584,15 @@ rounds with their min-max.
                          --scenario defaults to tcp-loopback,tcp-veth, --modes to
                          node,send-loop,sendfile,stream:
                            node       fs.createReadStream(path).pipe(net.Socket)
-                           send-loop  the same 64 KiB chunks, each through zs.send() (io_uring),
+                           send-loop  the same chunks, each through zs.send() (io_uring),
                                       at most 4 MiB unsettled
                            sendfile   zs.sendFile(path) (io_uring: IORING_OP_SPLICE through a pipe)
                            stream     pipeline(fs.createReadStream(path), zs.createWriteStream(
                                       { highWaterMark: 4 MiB })), where the library has it
+  --read-chunk N         --file: the read size of the rows that read the file with
+                         fs.createReadStream (node, send-loop, stream; default: 64k, Node's own:
+                         then reading is what bounds all three on loopback; 1m measures the
+                         sending)
   --help                 this text
 
 Rows measured for less than ${MIN_MEASURED_SECONDS} s are refused. Exit status: 0 when rows were reported,

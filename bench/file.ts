@@ -6,13 +6,17 @@
  *
  *   node     Node's own: fs.createReadStream(path).pipe(socket, { end: false }); a file is done
  *            when the socket has written its last byte (a zero-length write's callback)
- *   send-loop the same 64 KiB chunks from fs.createReadStream, each through zs.send() (io_uring,
+ *   send-loop the same chunks from fs.createReadStream, each through zs.send() (io_uring,
  *            zero copy above the default threshold), at most 4 MiB not yet settled (the stream
  *            pauses above it): what a hand-written loop over the library does
  *   sendfile zs.sendFile(path) (io_uring: IORING_OP_SPLICE file -> pipe -> socket)
  *   stream   pipeline(fs.createReadStream(path), zs.createWriteStream({ highWaterMark: 4 MiB })),
  *            one Writable per file (after its 'finish' the socket stays open); reported as not
  *            available where the library has no createWriteStream
+ *
+ * The three that read the file read `--read-chunk` bytes at a time (fs.createReadStream's
+ * highWaterMark; default Node's own 64 KiB, at which the reads on the thread pool bound them all
+ * on loopback).
  *
  * Also the orchestrator's part: the files themselves (made before the rows, in the page cache,
  * removed after the run).
@@ -168,7 +172,7 @@ export async function fileRow(a: WorkerArgs, c: Counters, recordError: (c: Count
   let issue: () => void;
   if (a.mode === 'node') {
     issue = () => {
-      const r = createReadStream(file);
+      const r = createReadStream(file, { highWaterMark: a.readChunk });
       r.on('error', finished);
       r.on('end', () => {
         // Called once every earlier write has gone to the kernel.
@@ -185,7 +189,7 @@ export async function fileRow(a: WorkerArgs, c: Counters, recordError: (c: Count
       issue = () => z.sendFile(file, undefined, (e) => finished(e));
     } else if (a.mode === 'send-loop') {
       issue = () => {
-        const r = createReadStream(file);
+        const r = createReadStream(file, { highWaterMark: a.readChunk });
         let unsettled = 0;
         let ended = false;
         let failed = false;
@@ -230,7 +234,7 @@ export async function fileRow(a: WorkerArgs, c: Counters, recordError: (c: Count
       if (typeof create !== 'function') throw new Error('worker: not available: createWriteStream not built');
       issue = () => {
         const copied0 = z.stats().copied;
-        pipeline(createReadStream(file), create.call(z, { highWaterMark: 4 << 20 })).then(() => {
+        pipeline(createReadStream(file, { highWaterMark: a.readChunk }), create.call(z, { highWaterMark: 4 << 20 })).then(() => {
           if (z.stats().copied > copied0) c.copied++; // as send-loop: any chunk copied
           finished(null);
         }, finished);

@@ -70,10 +70,12 @@ function headlines(rows: readonly Row[]): string[] {
 
 /** The table, a header line and the footnotes, as text. */
 export function formatTable(report: Report): string {
-  const o = report.options as { durationMs: number; warmupMs?: number; rounds: number; qd: number; cRefMode: string; gsoSegment?: number };
+  const o = report.options as { durationMs: number; warmupMs?: number; rounds: number; qd: number; cRefMode: string; gsoSegment?: number; file?: boolean; readChunk?: number };
   const m = report.machine;
   const lines: string[] = [];
-  lines.push(`uring-zc bench: ${o.rounds} round${o.rounds === 1 ? '' : 's'} x ${o.durationMs / 1000} s per row (after ${(o.warmupMs ?? 0) / 1000} s of warm-up), qd ${o.qd}; Linux ${m.kernel}, Node ${m.node}, ${m.cpus} CPUs`);
+  // A file row's "qd" is one file in flight; what it reads per call is what sets its pace.
+  const depth = o.file === true ? `files read ${formatSize(o.readChunk ?? 65536)} at a time (--read-chunk)` : `qd ${o.qd}`;
+  lines.push(`uring-zc bench: ${o.rounds} round${o.rounds === 1 ? '' : 's'} x ${o.durationMs / 1000} s per row (after ${(o.warmupMs ?? 0) / 1000} s of warm-up), ${depth}; Linux ${m.kernel}, Node ${m.node}, ${m.cpus} CPUs`);
   const dgrams = report.rows.some((r) => r.mode === 'gso');
   if (report.rows.length > 0) {
     let header: string[] = [...COLUMNS];

@@ -353,6 +353,7 @@ export async function run(o: BenchOptions, hooks: RunHooks): Promise<{ report: R
           sweep: o.sweep,
           quick: o.quick,
           file: o.file,
+          readChunk: o.readChunk,
         },
         rows,
         skipped,
@@ -391,6 +392,7 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
     scenario: p.scenario,
     cMode: o.cRefMode,
     file: fileDir === null ? '' : benchFilePath(fileDir, p.size),
+    readChunk: o.readChunk,
   };
   let argv: string[];
   if (isCMode(p.mode)) {
@@ -401,7 +403,7 @@ async function measureRow(env: ScenarioEnv, p: PlannedRow, o: BenchOptions): Pro
       '--qd', String(o.qd), '--duration-ms', String(o.durationMs), '--warmup-ms', String(o.warmupMs), '--max-sends', String(o.maxSends),
       '--working-set', String(wa.workingSet), '--scenario', p.scenario];
     if (wa.segment > 0) argv.push('--segment', String(wa.segment));
-    if (wa.file !== '') argv.push('--file', wa.file);
+    if (wa.file !== '') argv.push('--file', wa.file, '--read-chunk', String(wa.readChunk));
     if (env.tcp) argv.push('--tcp');
   }
   // Bounded: the duration, plus start-up, filling a cold working set, and draining.

@@ -50,6 +50,8 @@ export interface WorkerArgs {
   cMode: 'copy' | 'zc' | 'zc-pool';
   /** --file: the file a file row sends (bench/file.ts), '' otherwise; `size` is its size. */
   file: string;
+  /** --file: fs.createReadStream's highWaterMark in the rows that read the file (bytes). */
+  readChunk: number;
 }
 
 /** What a row prints: the C sender's JSON line plus scenario and workingSet. */
@@ -94,7 +96,7 @@ export const MAX_POOL_BYTES = 1024 ** 3;
 export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
   const a: WorkerArgs = {
     mode: 'zc', size: 0, dst: '', port: 0, tcp: false, qd: 64, durationMs: 3000, warmupMs: 0,
-    maxSends: Number.MAX_SAFE_INTEGER, workingSet: 0, segment: 0, scenario: 'custom', cMode: 'zc', file: '',
+    maxSends: Number.MAX_SAFE_INTEGER, workingSet: 0, segment: 0, scenario: 'custom', cMode: 'zc', file: '', readChunk: 64 * 1024,
   };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -119,6 +121,7 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
         break;
       case '--size': a.size = num(f, v, 1, MAX_FILE_SIZE); required |= 2; break;
       case '--file': a.file = v ?? ''; break;
+      case '--read-chunk': a.readChunk = num(f, v, 1024, 64 * 1024 * 1024); break;
       case '--dst': a.dst = v ?? ''; required |= 4; break;
       case '--port': a.port = num(f, v, 1, 65535); required |= 8; break;
       case '--qd': a.qd = num(f, v, 1, 32768); break;

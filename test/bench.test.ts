@@ -196,6 +196,9 @@ describe('uring-zc bench: command line', () => {
       ['--file', '--qd', '4'],
       ['--file', '--sizes', '5g'],
       ['--modes', 'sendfile'],
+      ['--read-chunk', '1m'],
+      ['--file', '--read-chunk', '512'],
+      ['--file', '--read-chunk', '65m'],
     ]) {
       const r = await cli(['bench', ...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -204,10 +207,12 @@ describe('uring-zc bench: command line', () => {
   });
 
   test('--file over tcp-loopback: node (pipe), send-loop and sendfile rows of a 1 MiB file, and stream where createWriteStream exists (else skipped with its reason); the files removed', { timeout: 120_000, skip: zcReason ?? false }, async () => {
-    const r = await cli(['bench', '--file', '--scenario', 'tcp-loopback', '--sizes', '1m', '--quick', '--json'], 100_000);
+    const r = await cli(['bench', '--file', '--scenario', 'tcp-loopback', '--sizes', '1m', '--read-chunk', '256k', '--quick', '--json'], 100_000);
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { rows: Record<string, unknown>[]; skipped: { what: string; reason: string }[]; options: Record<string, unknown> };
     assert.equal(report.options['file'], true);
+    assert.equal(report.options['readChunk'], 256 << 10);
+    assert.match(r.stderr, /files read 256k at a time/);
     const modes = report.rows.map((x) => x['mode']);
     for (const m of ['node', 'send-loop', 'sendfile']) assert.ok(modes.includes(m), `row ${m}: ${modes.join(',')}`);
     for (const row of report.rows) {
