@@ -13,27 +13,15 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { toolMissingReason, toolPath } from '../src/binaries.js';
+import type { WorkerResult } from '../bench/worker.js';
 import { withSink } from './helpers/env.js';
 
 /** The sender's path ('' where missing: then every test skips with noSender). */
 const C_REF_SENDER = toolPath('uzc_ref_sender') ?? '';
 const noSender = C_REF_SENDER === '' ? toolMissingReason('uzc_ref_sender') : null;
 
-interface SenderLine {
-  mode: string;
-  size: number;
-  sends: number;
-  bytes: number;
-  seconds: number;
-  gbps: number;
-  sendsPerSec: number;
-  copied: number;
-  notifs: number;
-  errors: number;
-  cpuUser: number;
-  cpuSys: number;
-  firstError: string | null;
-}
+/** The C sender's JSON line: a bench row's result without what the bench adds (scenario, working set). */
+type SenderLine = Omit<WorkerResult, 'scenario' | 'workingSet'>;
 
 interface Exit {
   code: number | null;
