@@ -30,7 +30,8 @@ import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { adopt, ZeroCopySocket } from '../src/index.js';
-import type { Counters, Pump, Timing, WorkerArgs } from './worker.js';
+import { type Counters, startOver } from './counters.js';
+import type { Pump, Timing, WorkerArgs } from './worker.js';
 
 export { DEFAULT_FILE_SIZES, FILE_MODES, MAX_FILE_SIZE } from './args.js';
 
@@ -124,10 +125,7 @@ function measureFiles(a: WorkerArgs, c: Counters, issue: () => void, setPump: (p
       const now = performance.now();
       if (warming && now >= warmEnd) {
         warming = false;
-        c.sends = 0;
-        c.bytes = 0;
-        c.copied = 0;
-        c.notifsBase = c.notifsNow?.() ?? 0;
+        startOver(c);
         cpu0 = process.cpuUsage();
         t0 = now;
         deadline = now + a.durationMs;

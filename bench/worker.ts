@@ -24,6 +24,7 @@ import { addressOf } from '../src/buffers.js';
 import { toolMissingReason, toolPath } from '../src/binaries.js';
 import { adopt, Ring, type Adoptable, type AdoptOptions, type BufferPool, type SendOptions, type ZeroCopySocket } from '../src/index.js';
 import { BareRing } from './bare.js';
+import { type Counters, startOver } from './counters.js';
 import { connectTcp, fileRow } from './file.js';
 import { cSenderMode, FILE_MODES, isCMode, MAX_FILE_SIZE, isSyscallMode, MAX_UDP_SIZE, MODES, sendvHeaderSize, type Mode } from './args.js';
 
@@ -230,20 +231,6 @@ class Source {
     if (++this.cursor === this.views.length) this.cursor = 0;
     return v;
   }
-}
-
-/** What the send loop counts; the modes add to it from their completion callbacks. */
-export interface Counters {
-  sends: number;
-  bytes: number;
-  copied: number;
-  notifs: number;
-  errors: number;
-  firstError: string | null;
-  /** Notifications so far (uring-zc modes: from the socket's stats), read when the clock starts. */
-  notifsNow: (() => number) | null;
-  /** notifsNow() when the clock started. */
-  notifsBase: number;
 }
 
 /** The loop's two entry points, handed to a mode: one send settled; the mode can send again. */
@@ -604,10 +591,7 @@ async function measure(a: WorkerArgs, c: Counters, issue: () => void, blocked: (
   let cpu0 = process.cpuUsage();
   let t0 = performance.now();
   await runLoop(a, c, issue, blocked, setPump, (now) => {
-    c.sends = 0;
-    c.bytes = 0;
-    c.copied = 0;
-    c.notifsBase = c.notifsNow?.() ?? 0;
+    startOver(c);
     cpu0 = process.cpuUsage();
     t0 = now;
   });
