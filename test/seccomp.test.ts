@@ -32,8 +32,8 @@ function unavailableReason(): string | null {
 const reason = unavailableReason();
 
 /** Runs `argv` under the launcher with `flags`, collected (killed after `ms`). */
-function underLauncher(flags: readonly string[], argv: readonly string[], ms = 20_000): ReturnType<typeof collectChild> {
-  const child = spawn(NO_URING, [...flags, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+function underLauncher(flags: readonly string[], argv: readonly string[], ms = 20_000, env: Record<string, string> = {}): ReturnType<typeof collectChild> {
+  const child = spawn(NO_URING, [...flags, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   return collectChild(child, ms);
 }
 
@@ -103,6 +103,30 @@ describe('uring-zc where seccomp refuses io_uring (EPERM, as Docker\'s default p
     }
     assert.deepEqual(c.tcpStream, { received: 4 << 20, intact: true }, 'the TCP stream through the fallback');
     assert.equal(c.nodeSendWorks, true, 'a datagram sent by Node itself arrived');
+  });
+
+  test('each backend forced (URING_ZC_BACKEND): msg_zerocopy and copy, under --kill (any io_uring call would be SIGSYS), send a TCP stream intact; io_uring forced is ERR_URING_ZC_UNSUPPORTED naming EPERM', { timeout: 40_000 }, async () => {
+    for (const forced of ['msg_zerocopy', 'copy'] as const) {
+      // "forced": the child makes no raw io_uring call and no Ring; the library must not either.
+      const r = await underLauncher(['--kill'], [process.execPath, CHILD, 'forced'], 20_000, { URING_ZC_BACKEND: forced });
+      assert.equal(r.signal, null, `${forced}: killed by ${String(r.signal)}: an io_uring call was made`);
+      assert.equal(r.code, 0, r.err);
+      const c = lastJson<ChildReport>(r.out);
+      assert.equal(c.backend, forced, 'capabilities().backend');
+      assert.match(c.reason ?? '', new RegExp(`not probed: URING_ZC_BACKEND=${forced}`));
+      for (const [what, got] of [['a dgram socket', c.adoptDgram], ['a net socket', c.adoptNet]] as const) {
+        assert.deepEqual({ ok: got.ok, backend: got.backend }, { ok: true, backend: forced }, `adopt() of ${what}: ${JSON.stringify(got)}`);
+      }
+      assert.deepEqual(c.tcpStream, { received: 4 << 20, intact: true }, `the TCP stream on ${forced}`);
+    }
+    const r = await underLauncher([], [process.execPath, CHILD, 'forced'], 20_000, { URING_ZC_BACKEND: 'io_uring' });
+    assert.equal(r.code, 0, r.err);
+    const c = lastJson<ChildReport>(r.out);
+    for (const [what, got] of [['a dgram socket', c.adoptDgram], ['a net socket', c.adoptNet]] as const) {
+      assert.equal(got.code, 'ERR_URING_ZC_UNSUPPORTED', `adopt() of ${what} with io_uring forced: ${JSON.stringify(got)}`);
+      assert.match(got.message ?? '', /EPERM/);
+    }
+    assert.equal(c.tcpStream, undefined, 'no stream without a backend');
   });
 
   test('in the IFB sink namespace, auto picks msg_zerocopy and every datagram reports zeroCopy: true', { timeout: 60_000 }, async (t) => {

@@ -3,8 +3,10 @@
  * reports what the library does there as one JSON line. Every step catches its own error, so
  * the report is complete even where a step fails.
  *
- * argv: [raw] — "raw" only calls io_uring_enter and io_uring_register on a bad descriptor
- * through the addon (their errno tells a filter's refusal from the kernel's EBADF) and prints.
+ * argv: [raw|forced] — "raw" only calls io_uring_enter and io_uring_register on a bad descriptor
+ * through the addon (their errno tells a filter's refusal from the kernel's EBADF) and prints;
+ * "forced" makes neither those calls nor a Ring (a backend forced by URING_ZC_BACKEND: under the
+ * launcher's --kill, any io_uring call the library made would kill the process).
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -26,7 +28,8 @@ async function main(): Promise<void> {
   // No such descriptor (not -1, which io_uring_register takes as "no ring"): the kernel says
   // EBADF (-9); a seccomp filter refuses before the kernel looks.
   const NO_FD = 999_999;
-  const raw = { enter: native.enter(NO_FD, 0, 0, 0), register: native.register(NO_FD, 0, null, 0) };
+  const forced = process.argv[2] === 'forced';
+  const raw = forced ? null : { enter: native.enter(NO_FD, 0, 0, 0), register: native.register(NO_FD, 0, null, 0) };
   if (process.argv[2] === 'raw') {
     process.stdout.write(`${JSON.stringify({ raw })}\n`);
     return;
@@ -47,7 +50,7 @@ async function main(): Promise<void> {
     }
   };
 
-  void (attempt('ring', () => new Ring()) as { close?: () => unknown } | undefined)?.close?.();
+  if (!forced) void (attempt('ring', () => new Ring()) as { close?: () => unknown } | undefined)?.close?.();
 
   const udp = dgram.createSocket('udp4');
   udp.bind(0, '127.0.0.1');
