@@ -103,7 +103,6 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
-
 // How a send ends, and its Node-style callback: in src/outcome.ts, beneath the request modules.
 export type { SendCallback, SendResult } from './outcome.js';
 
