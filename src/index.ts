@@ -6,7 +6,8 @@
 export { Ring } from './ring.js';
 export { DEFAULT_SETUP_FLAGS } from './ring-memory.js';
 export type { RingOptions } from './ring.js';
-export { adopt, ZeroCopySocket, DEFAULT_ZERO_COPY_THRESHOLD, IOV_MAX } from './socket.js';
+export { adopt } from './adopt.js';
+export { ZeroCopySocket, DEFAULT_ZERO_COPY_THRESHOLD, IOV_MAX } from './socket.js';
 export { ZeroCopyWriteStream, DEFAULT_STREAM_HIGH_WATER_MARK, DEFAULT_MAX_UNRELEASED } from './writable.js';
 export type { WriteStreamOptions } from './writable.js';
 export { BufferPool } from './pool.js';

@@ -112,6 +112,11 @@ export function poolOf(ab: ArrayBufferLike): BufferPool | undefined {
   return poolOfMemory.get(ab);
 }
 
+/** @internal Returns the pool buffers a sendv() lent ([pool, index, pool, index, ...]) at its last CQE. */
+export function giveBackLeases(leases: readonly (BufferPool | number)[]): void {
+  for (let i = 0; i < leases.length; i += 2) (leases[i] as BufferPool).giveBack(leases[i + 1] as number);
+}
+
 /**
  * A pool of registered buffers. Create with ring.createBufferPool().
  * Since Linux 6.0 (sparse buffer tables, SEND_ZC with FIXED_BUF).

@@ -184,7 +184,7 @@ export class Ring {
     return at;
   }
 
-  // ring.adopt() and ring.createBufferPool() are defined by socket.ts and pool.ts, which build on
+  // ring.adopt() and ring.createBufferPool() are defined by adopt.ts and pool.ts, which build on
   // this module (it imports neither): see the `declare module` there.
 
   /** @internal Sockets adopted on this ring are closed with it. */

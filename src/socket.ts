@@ -5,16 +5,23 @@
  * kernel's last CQE for it: the IORING_CQE_F_NOTIF notification for a zero-copy send, the only
  * CQE for a copying one. The promise settles only then, also on error, close and ring close, so a
  * Buffer is never handed back while the kernel may still read it.
+ *
+ * This module is the socket's face and its bookkeeping: the public options and types, send() /
+ * sendv() / sendFile() (validation, the copy-or-zero-copy choice), TCP order (one request in the
+ * kernel, batching, short-send continuation, the failure latch, aborts), the policy (threshold,
+ * auto-downgrade, pin pause, reprobe), settlement, stats, close() / destroy(). What it builds on:
+ * the kernel requests (src/stream-send.ts, src/datagram.ts), their msghdr layout (src/msghdr.ts),
+ * skb-fragment fit (src/frags.ts), how outcomes are reported (src/outcome.ts). adopt() is in
+ * src/adopt.ts.
  */
-import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import tls from 'node:tls';
+import type dgram from 'node:dgram';
+import type net from 'node:net';
 import type { EventEmitter } from 'node:events';
 import { addressOf, baseAddress } from './buffers.js';
 import { encodeSockaddr } from './address.js';
+import { DatagramSend, DatagramVector, GOT_NOTIF, GOT_RESULT, WAS_COPIED } from './datagram.js';
+import { resumeReceiving, type UdpHandle } from './dgram-handle.js';
 import {
-  memlockHint,
   ringClosedError,
   socketClosedError,
   UringZcAbortError,
@@ -23,36 +30,19 @@ import {
   UringZcSystemError,
   UringZcUnsupportedError,
 } from './errors.js';
+import { ChunkSlab, maxSkbFrags, pagesSpanned } from './frags.js';
 import { native } from './native.js';
-import { validateBoolean, validateOptions, validateSendBuffer, validateSignal, validateThreshold, validateUint } from './options.js';
-import { defaultRing, Ring } from './ring.js';
-import type { RingOp } from './ring-memory.js';
-import { capabilities, chooseBackend, requestedBackend } from './probe.js';
-import { prepSend, prepSendmsg, setU64 } from './sqe.js';
-import { poolOf, type BufferPool } from './pool.js';
+import { validateBoolean, validateSendBuffer, validateSignal, validateUint } from './options.js';
+import { abortedAtOnce, type AcceptCallback, deliver, type SendCallback, sendError, type SendResult } from './outcome.js';
+import type { Ring } from './ring.js';
+import { capabilities } from './probe.js';
+import { giveBackLeases, poolOf, type BufferPool } from './pool.js';
 import { Fifo } from './fifo.js';
-import { closeFilePipe, type FilePipe, type FileRequest, type FileSend, openFilePipe, openFileSend, parseFileSend, type SendFileOptions } from './file.js';
-import { syscallRing, type BackendName, SyscallRing } from './syscall.js';
+import { closeFilePipe, type FilePipe, type FileRequest, openFilePipe, openFileSend, parseFileSend, type SendFileOptions } from './file.js';
+import { abortedError, accept, batchable, cutError, MAX_BATCH, SendPart, SendRequest, StreamBatch } from './stream-send.js';
+import type { BackendName, SyscallRing } from './syscall.js';
 import { ZeroCopyWriteStream, type WriteStreamOptions } from './writable.js';
-import {
-  AF_INET,
-  AF_INET6,
-  AF_UNIX,
-  IORING_CQE_F_MORE,
-  IORING_CQE_F_NOTIF,
-  IORING_NOTIF_USAGE_ZC_COPIED,
-  IORING_OP_SEND,
-  IORING_OP_SEND_ZC,
-  IORING_OP_SENDMSG,
-  IORING_OP_SENDMSG_ZC,
-  IORING_RECVSEND_FIXED_BUF,
-  IORING_SEND_VECTORIZED,
-  MSG_WAITALL,
-  SOCK_DGRAM,
-  SOCK_STREAM,
-  SOL_UDP,
-  UDP_SEGMENT,
-} from './uapi.js';
+import { AF_INET6, IORING_SEND_VECTORIZED, SOCK_STREAM } from './uapi.js';
 
 /** What adopt() accepts: a connected net.Socket, a bound dgram.Socket, or a socket fd. */
 export type Adoptable = net.Socket | dgram.Socket | number;
@@ -113,27 +103,8 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
-/** How a send ended. */
-export interface SendResult {
-  /** Bytes sent: the whole buffer on success. */
-  bytes: number;
-  /** True when the kernel sent from the buffer without copying (IORING_SEND_ZC_REPORT_USAGE). */
-  zeroCopy: boolean;
-}
-
-/**
- * Node-style completion callback of send(buf, options, callback), called once the kernel no
- * longer needs the buffer: `err` or null, the bytes sent, and whether the kernel did not copy.
- * (Plain arguments rather than a result object: nothing is allocated per send.)
- */
-export type SendCallback = (err: Error | null, bytes: number, zeroCopy: boolean) => void;
-
-/**
- * @internal The 'accepted' event of a stream send (see ZeroCopySocket#sendAccepted): null when
- * the kernel has taken every byte (the next send may go; the memory is still read until the
- * release), or the error the send ends with.
- */
-export type AcceptCallback = (err: Error | null) => void;
+// How a send ends, and its Node-style callback: in src/outcome.ts, beneath the request modules.
+export type { SendCallback, SendResult } from './outcome.js';
 
 /** Counters of one socket since adoption. */
 export interface SocketStats {
@@ -172,15 +143,7 @@ export interface SocketStats {
  */
 export const DEFAULT_ZERO_COPY_THRESHOLD = 16384;
 
-const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade', 'receive', 'backend'] as const;
-const BACKEND_CHOICES: readonly string[] = ['auto', 'io_uring', 'msg_zerocopy', 'copy'];
 const SEND_OPTION_NAMES = ['address', 'port', 'zeroCopy', 'segmentSize', 'signal'] as const;
-/**
- * Largest request on a stream socket; longer sends go as several requests, one at a time. Not
- * larger: each request's result is where the stream shows progress (Node's idle timer is
- * restarted there), and each is pinned and accounted against RLIMIT_MEMLOCK as a whole.
- */
-const MAX_STREAM_CHUNK = 4 << 20;
 /** Largest datagram payload (IPv6 jumbograms aside). */
 const MAX_DATAGRAM = 65535;
 /** The kernel's limit on iovecs per message (UIO_MAXIOV). */
@@ -193,442 +156,6 @@ const REPROBE_EVERY = 1024;
 const PIN_PAUSE = 1024;
 /** Kernel requests in a row that move no byte of a stream send (0 or EAGAIN) before it fails. */
 const MAX_NO_PROGRESS = 64;
-const MSGHDR_SIZE = 56;
-const IOVEC_SIZE = 16;
-/** sendv() of a zero-copy datagram copies chunks this small (see copySmallChunks)... */
-const SMALL_CHUNK = 2048;
-/** ...when they add up to at most this many bytes. */
-const SMALL_TOTAL = 8192;
-/** A slab of small-chunk copies: SMALL_TOTAL with page padding fits a fresh one many times over. */
-const SLAB_SIZE = 64 * 1024;
-const PAGE_SIZE = 4096;
-const INV_PAGE = 1 / PAGE_SIZE;
-
-/** CMSG_SPACE(sizeof(uint16_t)): a cmsghdr (16 bytes) and the segment size, padded to 8. */
-const GSO_CMSG_SPACE = 24;
-
-/**
- * One send() or sendv() call that is not a plain datagram (TCP, sendv, GSO). Its kernel requests
- * are SendParts: usually one; a stream send cut short by the kernel continues with another part
- * for the rest, one at a time.
- */
-class SendRequest {
-  sock: ZeroCopySocket;
-  /** The one buffer of send(), or null for sendv(). */
-  buf: Uint8Array | null;
-  /** The buffers of sendv() (held until settled), or null. */
-  chunks: Uint8Array[] | null;
-  /** Address of `buf`. */
-  addr: number;
-  /** sendv(): address and length of each chunk, [addr, len, addr, len, ...], or null. */
-  iov: number[] | null;
-  len: number;
-  zc: boolean;
-  /** True when this send's copy/zero-copy choice came from the threshold (auto-downgrade may act). */
-  auto: boolean;
-  dest: Buffer | null;
-  destAddr: number;
-  /** Registered buffer table index (IORING_RECVSEND_FIXED_BUF), or -1. */
-  fixedIndex: number;
-  /** UDP GSO segment size, or 0. */
-  segmentSize: number;
-  /** The pool buffer send() lent (pool and index), or null / -1. */
-  pool: BufferPool | null;
-  slot: number;
-  /** Pool buffers sendv() lent: [pool, index, pool, index, ...], or null. */
-  leases: (BufferPool | number)[] | null;
-  /** Sent as a message (IORING_OP_SENDMSG(_ZC)): sendv(), GSO. */
-  vectored: boolean;
-  /** The msghdr memory when it is not in the ring's scratch (GSO control data), held to the result CQE. */
-  msg: Buffer | null;
-  /** Kernel requests submitted for this send whose last CQE has not come yet. */
-  open: number;
-  sent: number;
-  notifs: number;
-  copiedNotifs: number;
-  /** No further kernel request will be made for this send. */
-  done: boolean;
-  /** Delivered to its callback or promise (once: see ZeroCopySocket#maybeSettle). */
-  settled: boolean;
-  /** A zero-copy request of it was refused for pinning (ENOMEM) and sent by copying instead. */
-  fellBack: boolean;
-  err: Error | null;
-  /** Kernel requests in a row that moved no byte (0 or -EAGAIN); bounded. */
-  zeroResults: number;
-  resolve: ((r: SendResult) => void) | null;
-  reject: ((e: Error) => void) | null;
-  callback: SendCallback | null;
-  /** The send's AbortSignal, or null. Such a send never joins a StreamBatch. */
-  signal: AbortSignal | null;
-  /** Its signal aborted while it was not done: no further kernel request is made for it. */
-  aborted: boolean;
-  /** Its latest kernel request (the one an abort cancels). */
-  part: SendPart | null;
-  /** Memory the send's iovecs point into besides its chunks (sendv's small-chunk slab), or null. */
-  hold: Buffer | null;
-  /** @internal The 'accepted' hook of sendAccepted() (see there), or null once called. */
-  onAccept: AcceptCallback | null;
-  /** sendFile(): the file send that moves its bytes (src/file.ts), or null. */
-  file: FileSend | null;
-
-  constructor(sock: ZeroCopySocket, buf: Uint8Array | null, addr: number, len: number, zc: boolean, auto: boolean,
-    dest: Buffer | null, destAddr: number) {
-    this.sock = sock;
-    this.file = null;
-    this.buf = buf;
-    this.chunks = null;
-    this.addr = addr;
-    this.iov = null;
-    this.len = len;
-    this.zc = zc;
-    this.auto = auto;
-    this.dest = dest;
-    this.destAddr = destAddr;
-    this.fixedIndex = -1;
-    this.segmentSize = 0;
-    this.pool = null;
-    this.slot = -1;
-    this.leases = null;
-    this.vectored = false;
-    this.msg = null;
-    this.open = 0;
-    this.sent = 0;
-    this.notifs = 0;
-    this.copiedNotifs = 0;
-    this.done = false;
-    this.settled = false;
-    this.fellBack = false;
-    this.err = null;
-    this.zeroResults = 0;
-    this.resolve = null;
-    this.reject = null;
-    this.callback = null;
-    this.signal = null;
-    this.aborted = false;
-    this.part = null;
-    this.hold = null;
-    this.onAccept = null;
-  }
-
-  onNotif(res: number): void {
-    this.notifs++;
-    if ((res & IORING_NOTIF_USAGE_ZC_COPIED) !== 0) this.copiedNotifs++;
-  }
-
-  /** One kernel request of this send has had its last CQE. */
-  closeOne(): void {
-    this.open--;
-    this.sock.maybeSettle(this);
-  }
-}
-
-/**
- * One kernel request of a SendRequest: its bytes from `offset` on (0 for the first; more for the
- * rest of a stream send the kernel cut short).
- */
-class SendPart implements RingOp {
-  readonly sock: ZeroCopySocket;
-  private gotResult = false;
-  private gotNotif = false;
-  private expectNotif = false;
-  constructor(readonly req: SendRequest, readonly offset: number) {
-    this.sock = req.sock;
-  }
-
-  prep(w: Uint32Array, o: number, userData: number): void {
-    this.req.sock.prepChunk(this.req, this.offset, w, o, userData);
-  }
-
-  complete(res: number, flags: number): boolean {
-    if ((flags & IORING_CQE_F_NOTIF) !== 0) {
-      this.gotNotif = true;
-      this.req.onNotif(res);
-    } else {
-      this.gotResult = true;
-      this.expectNotif = (flags & IORING_CQE_F_MORE) !== 0;
-      this.sock.onPartResult(this.req, this.offset, res);
-    }
-    // A notification comes if and only if the result CQE had F_MORE (never decided from res).
-    const last = this.gotResult && (!this.expectNotif || this.gotNotif);
-    if (last) this.req.closeOne();
-    return last;
-  }
-
-  abandon(err: Error): void {
-    this.sock.onPartResult(this.req, this.offset, err);
-    this.req.closeOne();
-  }
-}
-
-/** Most queued stream sends gathered into one request. */
-const MAX_BATCH = 64;
-
-/**
- * Queued stream sends submitted together as one IORING_OP_SENDMSG(_ZC) with an iovec each (what
- * writev() does for net.Socket): one request in the kernel per stream socket still, in order,
- * with MSG_WAITALL, but one kernel round trip for many small sends instead of one each.
- */
-class StreamBatch implements RingOp {
-  readonly reqs: SendRequest[];
-  readonly total: number;
-  readonly zc: boolean;
-  private readonly parts: Uint8Array[];
-  /** Address and length of each send, [addr, len, ...]. */
-  private readonly iov: number[];
-  /** The msghdr when the ring's scratch was full, held until the result CQE. */
-  msg: Buffer | null = null;
-  private gotResult = false;
-  private gotNotif = false;
-  private expectNotif = false;
-
-  constructor(readonly sock: ZeroCopySocket, reqs: SendRequest[]) {
-    this.reqs = reqs;
-    this.zc = reqs[0]!.zc;
-    let total = 0;
-    this.parts = [];
-    this.iov = [];
-    for (const r of reqs) {
-      total += r.len;
-      this.parts.push(r.buf!);
-      this.iov.push(r.addr, r.len);
-    }
-    this.total = total;
-  }
-
-  prep(w: Uint32Array, o: number, userData: number): void {
-    const at = placeMsg(this.sock.ring, this, this.iov, 0, 0, 0, 0);
-    prepSendmsg(w, o, this.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, this.zc ? this.sock.usageFlag : 0,
-      this.sock.fd, at, MSG_WAITALL, 0, userData);
-  }
-
-  complete(res: number, flags: number): boolean {
-    if ((flags & IORING_CQE_F_NOTIF) !== 0) {
-      this.gotNotif = true;
-      for (const r of this.reqs) r.onNotif(res);
-    } else {
-      this.gotResult = true;
-      this.expectNotif = (flags & IORING_CQE_F_MORE) !== 0;
-      this.sock.onBatchResult(this, res);
-    }
-    const last = this.gotResult && (!this.expectNotif || this.gotNotif);
-    if (last) for (const r of this.reqs) r.closeOne();
-    return last;
-  }
-
-  abandon(err: Error): void {
-    this.sock.onBatchResult(this, err);
-    for (const r of this.reqs) r.closeOne();
-  }
-}
-
-/**
- * The error of a stream send cut by destroy() or ring close after `sent` of its bytes went to the
- * kernel: ECANCELED (the kernel cancelled it), saying how far it got.
- */
-function cutError(req: SendRequest, sent: number): UringZcSystemError {
-  return new UringZcSystemError(-125 /* ECANCELED */, req.vectored ? 'sendmsg_zc' : 'send_zc',
-    `the socket was destroyed after ${sent} of this send's ${req.len} bytes had gone to the kernel; the stream ends there`);
-}
-
-/** The error a failed send rejects with (`res` is -errno). */
-function sendError(res: number, len: number, zc: boolean, vectored: boolean): UringZcSystemError {
-  const hint = res === -12 /* ENOMEM */ ? memlockHint(len) : undefined;
-  const op = vectored ? (zc ? 'sendmsg_zc' : 'sendmsg') : zc ? 'send_zc' : 'send';
-  return new UringZcSystemError(res, op, hint);
-}
-
-/** Calls a stream send's 'accepted' hook (sendAccepted) once, with how it ended if it failed. */
-function accept(req: SendRequest): void {
-  const f = req.onAccept!;
-  req.onAccept = null;
-  f(req.err);
-}
-
-/** Reports a settled send to its callback or promise. */
-function deliver(
-  to: { callback: SendCallback | null; resolve: ((r: SendResult) => void) | null; reject: ((e: Error) => void) | null },
-  err: Error | null, bytes: number, zeroCopy: boolean,
-): void {
-  if (to.callback !== null) {
-    try {
-      if (err !== null) to.callback(err, 0, false);
-      else to.callback(null, bytes, zeroCopy);
-    } catch (e) {
-      // The ring is mid-dispatch: finish it, then surface the user's exception as uncaught.
-      process.nextTick(() => {
-        throw e;
-      });
-    }
-  } else if (err !== null) {
-    to.reject!(err);
-  } else {
-    to.resolve!({ bytes, zeroCopy });
-  }
-}
-
-const EMPTY_BUF = new Uint8Array(0);
-// DatagramSend state bits.
-const GOT_RESULT = 1;
-const EXPECT_NOTIF = 2;
-const GOT_NOTIF = 4;
-const WAS_COPIED = 8;
-
-/**
- * One plain datagram send (no GSO, no vector): the lean common case of UDP servers, one kernel
- * request with one or two CQEs. Kept apart from SendRequest because per-send JS work is the
- * whole difference between a Node sender and a C one here (few fields, no stream logic).
- */
-class DatagramSend implements RingOp {
-  sock: ZeroCopySocket;
-  // Set by init() (also when a settled request is reused).
-  buf!: Uint8Array;
-  addr!: number;
-  len!: number;
-  zc!: boolean;
-  auto!: boolean;
-  /** The destination sockaddr, held until the result CQE (the socket's cache may move on). */
-  dest!: Buffer | null;
-  destAddr!: number;
-  fixedIndex!: number;
-  pool!: BufferPool | null;
-  slot!: number;
-  res!: number;
-  state!: number;
-  err!: Error | null;
-  callback: SendCallback | null;
-  resolve: ((r: SendResult) => void) | null;
-  reject: ((e: Error) => void) | null;
-
-  constructor(sock: ZeroCopySocket, buf: Uint8Array, addr: number, len: number, zc: boolean, auto: boolean,
-    dest: Buffer | null, destAddr: number) {
-    this.sock = sock;
-    this.init(buf, addr, len, zc, auto, dest, destAddr);
-    this.callback = null;
-    this.resolve = null;
-    this.reject = null;
-  }
-
-  /** Sets the fields of a new request, or of a settled one made new (callback and promise come after). */
-  init(buf: Uint8Array, addr: number, len: number, zc: boolean, auto: boolean, dest: Buffer | null, destAddr: number): void {
-    this.buf = buf;
-    this.addr = addr;
-    this.len = len;
-    this.zc = zc;
-    this.auto = auto;
-    this.dest = dest;
-    this.destAddr = destAddr;
-    this.fixedIndex = -1;
-    this.pool = null;
-    this.slot = -1;
-    this.res = 0;
-    this.state = 0;
-    this.err = null;
-  }
-
-  /** Settled: drops every reference the request held (see ZeroCopySocket#datagram). */
-  release(): void {
-    this.buf = EMPTY_BUF;
-    this.dest = null;
-    this.callback = null;
-    this.resolve = null;
-    this.reject = null;
-    this.pool = null;
-  }
-
-  prep(w: Uint32Array, o: number, userData: number): void {
-    const fixed = this.fixedIndex >= 0;
-    prepSend(w, o, this.zc ? IORING_OP_SEND_ZC : IORING_OP_SEND, 0,
-      this.zc ? this.sock.usageFlag | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0,
-      this.sock.fd, this.addr, this.len, 0, this.destAddr, this.dest === null ? 0 : this.sock.sockaddrLen,
-      fixed ? this.fixedIndex : 0, userData);
-  }
-
-  complete(res: number, flags: number): boolean {
-    let s = this.state;
-    if ((flags & IORING_CQE_F_NOTIF) !== 0) {
-      s |= (res & IORING_NOTIF_USAGE_ZC_COPIED) !== 0 ? GOT_NOTIF | WAS_COPIED : GOT_NOTIF;
-    } else {
-      this.res = res;
-      s |= (flags & IORING_CQE_F_MORE) !== 0 ? GOT_RESULT | EXPECT_NOTIF : GOT_RESULT;
-      this.sock.onDatagramResult(res);
-    }
-    this.state = s;
-    // A notification comes if and only if the result CQE had F_MORE (never decided from res).
-    if ((s & GOT_RESULT) === 0 || ((s & EXPECT_NOTIF) !== 0 && (s & GOT_NOTIF) === 0)) return false;
-    this.sock.settleDatagram(this);
-    return true;
-  }
-
-  abandon(err: Error): void {
-    this.err = err;
-    this.state = GOT_RESULT;
-    this.sock.onDatagramResult(0);
-    this.sock.settleDatagram(this);
-  }
-
-  /** Sent as a message (DatagramVector). */
-  get vectored(): boolean {
-    return false;
-  }
-
-  /** Returns the pool buffer (`pool` is not null) at the last CQE. */
-  giveBack(): void {
-    this.pool!.giveBack(this.slot);
-  }
-}
-
-/**
- * sendv() of one datagram (no GSO): a DatagramSend whose bytes are a list of chunks, sent as
- * IORING_OP_SENDMSG(_ZC) with an iovec each. One kernel request, as a datagram cannot be split;
- * measured (bench/vector.ts): the kernel sends [1 KiB header, body] as fast as the body alone,
- * so the header rides along as one more zero-copy fragment instead of a separate copying send.
- */
-class DatagramVector extends DatagramSend {
-  readonly chunks: Uint8Array[];
-  /** Address and length of each chunk, [addr, len, addr, len, ...]. */
-  readonly iov: number[];
-  /** Pool buffers lent: [pool, index, pool, index, ...], or null. `pool` is the first of them. */
-  leases: (BufferPool | number)[] | null;
-  /** The msghdr when the ring's scratch was full, held until the result CQE. */
-  msg: Buffer | null;
-  /** The socket's small-chunk slab when chunks were copied into it, held to the notification. */
-  slab: Buffer | null;
-
-  constructor(sock: ZeroCopySocket, chunks: Uint8Array[], iov: number[], len: number, zc: boolean, auto: boolean,
-    dest: Buffer | null, destAddr: number) {
-    super(sock, chunks[0]!, 0, len, zc, auto, dest, destAddr);
-    this.chunks = chunks;
-    this.iov = iov;
-    this.leases = null;
-    this.msg = null;
-    this.slab = null;
-  }
-
-  override prep(w: Uint32Array, o: number, userData: number): void {
-    const sock = this.sock;
-    const fixed = this.fixedIndex >= 0;
-    const destLen = this.dest === null ? 0 : sock.sockaddrLen;
-    if (this.zc && !fixed && sock.vectorFlag !== 0) {
-      // IORING_SEND_VECTORIZED (6.17): SEND_ZC straight from the iovec array, the destination as
-      // for send(); no msghdr for us to write or for the kernel to copy in.
-      const at = placeIovecs(sock.ring, this, this.iov);
-      prepSend(w, o, IORING_OP_SEND_ZC, 0, sock.usageFlag | sock.vectorFlag, sock.fd, at, this.iov.length >>> 1, 0,
-        this.destAddr, destLen, 0, userData);
-      return;
-    }
-    const at = placeMsg(sock.ring, this, this.iov, 0, this.destAddr, destLen, 0);
-    prepSendmsg(w, o, this.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0,
-      this.zc ? sock.usageFlag | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0, sock.fd, at, 0, fixed ? this.fixedIndex : 0, userData);
-  }
-
-  override get vectored(): boolean {
-    return true;
-  }
-
-  override giveBack(): void {
-    giveBackLeases(this.leases!);
-  }
-}
 
 /**
  * A socket adopted for zero-copy sends. Create with adopt() or ring.adopt().
@@ -706,10 +233,8 @@ export class ZeroCopySocket {
   private vecLen1 = 0;
   private vecAddr1 = 0;
   private vecPool1: BufferPool | undefined = undefined;
-  // sendv()'s copies of small chunks (copySmallChunks): the current slab, its address, bytes used.
-  private slab: Buffer | null = null;
-  private slabAddr = 0;
-  private slabUsed = 0;
+  /** sendv()'s copies of small chunks (see ChunkSlab#copySmallChunks). */
+  private readonly chunkSlab = new ChunkSlab();
   /** Settled DatagramSends (not DatagramVectors), their references dropped, for datagram(). */
   private readonly spareOps: DatagramSend[] = [];
   // Auto-downgrade state.
@@ -1008,7 +533,7 @@ export class ZeroCopySocket {
       // A zero-copy datagram references user pages as skb fragments, at most
       // net.core.max_skb_frags of them (17 by default): more is EMSGSIZE. Copy its small chunks
       // (headers) so that it fits, or else copy the whole datagram.
-      if (segmentSize === 0 && pools === null) slab = this.copySmallChunks(list, iov);
+      if (segmentSize === 0 && pools === null) slab = this.chunkSlab.copySmallChunks(list, iov);
       if (slab === null || pagesSpanned(iov) > maxSkbFrags()) {
         zc = false;
         auto = false;
@@ -1203,7 +728,7 @@ export class ZeroCopySocket {
     this.lastBuf = null;
     this.vecBuf0 = null;
     this.vecBuf1 = null;
-    this.slab = null;
+    this.chunkSlab.drop();
     this.lastPool = undefined;
     this.maybeFinishClose();
     return this.closePromise;
@@ -1228,54 +753,6 @@ export class ZeroCopySocket {
     if (this.undone > 0 && !this.fdClosed) this.ring.cancelFd(this.fd);
     this.maybeFinishClose();
     return p;
-  }
-
-  /**
-   * Copies the small chunks (at most SMALL_CHUNK bytes, together at most SMALL_TOTAL) of a
-   * zero-copy datagram into the socket's slab and points their iovecs there; returns the slab,
-   * which the request holds to its notification, or null when nothing was copied.
-   *
-   * Why: the kernel copies nothing of a zero-copy datagram, it pins every page the iovecs touch
-   * and attaches each as an skb fragment, at most net.core.max_skb_frags (17) of them. A 1 KiB
-   * header costs a fragment of its own, two when it straddles a page, so [header, 60 KiB body]
-   * needs 17 or 18 depending on addresses, and 18 cannot go zero copy. Copied into the slab a
-   * header lies within one page: one fragment. Only then, not always: where the fragments fit,
-   * pinning the header's page measured cheaper than copying it (bench/vector.ts).
-   * Slab bytes are written once and never reused: a full slab is replaced, and the old one lives
-   * as long as a request holds it.
-   */
-  private copySmallChunks(list: readonly Uint8Array[], iov: number[]): Buffer | null {
-    let small = 0;
-    for (let i = 1; i < iov.length; i += 2) if (iov[i]! <= SMALL_CHUNK) small += iov[i]!;
-    if (small === 0 || small > SMALL_TOTAL) return null;
-    for (;;) {
-      const slab = this.slab;
-      let off = this.slabUsed;
-      let fits = slab !== null;
-      for (let i = 0; fits && i < list.length; i++) {
-        const len = iov[2 * i + 1]!;
-        if (len === 0 || len > SMALL_CHUNK) continue;
-        // Within one page: start on the next page when it would straddle. (`&` of the address
-        // is exact: ToInt32 keeps its low 32 bits.)
-        const inPage = (this.slabAddr + off) & (PAGE_SIZE - 1);
-        if (inPage + len > PAGE_SIZE) off += PAGE_SIZE - inPage;
-        if (off + len > SLAB_SIZE) {
-          fits = false;
-          break;
-        }
-        slab!.set(list[i]!, off);
-        iov[2 * i] = this.slabAddr + off;
-        off += len;
-      }
-      if (fits) {
-        this.slabUsed = off;
-        return slab;
-      }
-      // A fresh slab (SMALL_TOTAL and the page padding always fit one); copy again from the start.
-      this.slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      this.slabAddr = addressOf(this.slab);
-      this.slabUsed = 0;
-    }
   }
 
   private destination(options: SendOptions): Buffer {
@@ -1446,26 +923,6 @@ export class ZeroCopySocket {
       this.queue.push(req);
     }
     return promise;
-  }
-
-  /** @internal Fills the SQE for the bytes of `req` from `offset` on. */
-  prepChunk(req: SendRequest, offset: number, w: Uint32Array, o: number, userData: number): void {
-    // The kernel retries a short stream send itself and reports the total (MSG_WAITALL).
-    const msgFlags = this.stream ? MSG_WAITALL : 0;
-    const fixed = req.fixedIndex >= 0;
-    const ioprio = req.zc ? this.usageFlag | (fixed ? IORING_RECVSEND_FIXED_BUF : 0) : 0;
-    if (!req.vectored) {
-      let len = req.len - offset;
-      if (len > MAX_STREAM_CHUNK) len = MAX_STREAM_CHUNK;
-      prepSend(w, o, req.zc ? IORING_OP_SEND_ZC : IORING_OP_SEND, 0, ioprio, this.fd, req.addr + offset, len, msgFlags,
-        req.destAddr, req.dest === null ? 0 : this.sockaddrLen, fixed ? req.fixedIndex : 0, userData);
-      return;
-    }
-    // Laid out now, for the bytes from `offset` on (a stream tail after a short result).
-    const at = placeMsg(this.ring, req, req.iov ?? [req.addr, req.len], offset,
-      req.destAddr, req.dest === null ? 0 : this.sockaddrLen, req.segmentSize);
-    prepSendmsg(w, o, req.zc ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG, 0, ioprio, this.fd, at, msgFlags,
-      fixed ? req.fixedIndex : 0, userData);
   }
 
   /** Queues a kernel request for the bytes of `req` from `offset` on. */
@@ -1792,143 +1249,6 @@ export class ZeroCopySocket {
   }
 }
 
-/**
- * Where a request's struct msghdr goes: the ring's scratch (consumed by the kernel at submission)
- * or, for control data (read by the socket layer at issue time) and when the scratch is full, a
- * Buffer of its own that the request holds until its result CQE (`holder.msg`). Returns the
- * msghdr's address.
- */
-function placeMsg(ring: Ring | SyscallRing, holder: { msg: Buffer | null }, iov: readonly number[], skip: number, destAddr: number,
-  destLen: number, segmentSize: number): number {
-  // Skip the chunks (empty ones included) that are wholly before byte `skip`; `iov` holds
-  // [addr, len] per chunk.
-  const chunks = iov.length >>> 1;
-  let first = 0;
-  let firstOffset = skip;
-  while (first < chunks - 1 && firstOffset >= iov[2 * first + 1]!) {
-    firstOffset -= iov[2 * first + 1]!;
-    first++;
-  }
-  const n = chunks - first;
-  const control = segmentSize > 0 ? GSO_CMSG_SPACE : 0;
-  const size = MSGHDR_SIZE + n * IOVEC_SIZE + control;
-  const off = control === 0 ? ring.allocScratch(size) : -1;
-  let w: Uint32Array;
-  let o: number;
-  let at: number;
-  if (off >= 0) {
-    w = ring.scratch;
-    o = off >>> 2;
-    at = ring.scratchAddr + off;
-  } else {
-    // From Node's Buffer pool (8-byte aligned).
-    const held = Buffer.allocUnsafe(size);
-    holder.msg = held;
-    w = new Uint32Array(held.buffer, held.byteOffset, size >>> 2);
-    o = 0;
-    at = addressOf(held);
-  }
-  // 32-bit word stores: Buffer#writeUInt32LE and fill() cost more per call than the request.
-  // Every word is written.
-  setU64(w, o, destAddr); // msg_name
-  w[o + 2] = destLen; // msg_namelen
-  w[o + 3] = 0;
-  setU64(w, o + 4, at + MSGHDR_SIZE); // msg_iov
-  setU64(w, o + 6, n); // msg_iovlen
-  setU64(w, o + 8, control === 0 ? 0 : at + MSGHDR_SIZE + n * IOVEC_SIZE); // msg_control
-  setU64(w, o + 10, control); // msg_controllen
-  w[o + 12] = 0; // msg_flags
-  w[o + 13] = 0;
-  writeIovecs(w, o + (MSGHDR_SIZE >>> 2), iov, first, firstOffset);
-  if (control > 0) {
-    const c = o + ((MSGHDR_SIZE + n * IOVEC_SIZE) >>> 2);
-    setU64(w, c, 16 + 2); // cmsg_len = CMSG_LEN(sizeof(uint16_t))
-    w[c + 2] = SOL_UDP; // cmsg_level
-    w[c + 3] = UDP_SEGMENT; // cmsg_type
-    w[c + 4] = segmentSize; // the uint16_t, little-endian, and padding
-    w[c + 5] = 0;
-  }
-  return at;
-}
-
-/**
- * An iovec array for IORING_SEND_VECTORIZED (`iov` = [addr, len] per chunk), in the ring's
- * scratch or a Buffer `holder` keeps to the result CQE, as placeMsg(). Returns its address.
- */
-function placeIovecs(ring: Ring | SyscallRing, holder: { msg: Buffer | null }, iov: readonly number[]): number {
-  const size = (iov.length >>> 1) * IOVEC_SIZE;
-  const off = ring.allocScratch(size);
-  if (off >= 0) {
-    writeIovecs(ring.scratch, off >>> 2, iov, 0, 0);
-    return ring.scratchAddr + off;
-  }
-  const held = Buffer.allocUnsafe(size);
-  holder.msg = held;
-  writeIovecs(new Uint32Array(held.buffer, held.byteOffset, size >>> 2), 0, iov, 0, 0);
-  return addressOf(held);
-}
-
-/** struct iovec entries at word `v` for the chunks of `iov` from `first` on, skipping `firstOffset` bytes of it. */
-function writeIovecs(w: Uint32Array, v: number, iov: readonly number[], first: number, firstOffset: number): void {
-  for (let i = 2 * first; i < iov.length; i += 2, v += IOVEC_SIZE >>> 2) {
-    const skipHere = i === 2 * first ? firstOffset : 0;
-    setU64(w, v, iov[i]! + skipHere); // iov_base
-    setU64(w, v + 2, iov[i + 1]! - skipHere); // iov_len
-  }
-}
-
-
-/** A stream send that can join a StreamBatch: one plain buffer, not from a pool, no signal (it is cancelled alone). */
-function batchable(r: SendRequest): boolean {
-  return !r.vectored && r.pool === null && r.signal === null && r.file === null;
-}
-
-/** Returns the pool buffers a sendv() lent ([pool, index, pool, index, ...]) at its last CQE. */
-function giveBackLeases(leases: readonly (BufferPool | number)[]): void {
-  for (let i = 0; i < leases.length; i += 2) (leases[i] as BufferPool).giveBack(leases[i + 1] as number);
-}
-
-/** Pages touched by the chunks (each chunk's first to last page). */
-function pagesSpanned(iov: readonly number[]): number {
-  let pages = 0;
-  for (let i = 0; i < iov.length; i += 2) {
-    const addr = iov[i]!;
-    const len = iov[i + 1]!;
-    // Multiplying by 2^-12 is exact (a power of two) and far cheaper than a division.
-    const inPage = addr - Math.floor(addr * INV_PAGE) * PAGE_SIZE;
-    if (len > 0) pages += Math.floor((inPage + len + PAGE_SIZE - 1) * INV_PAGE);
-  }
-  return pages;
-}
-
-let maxFrags: number | undefined;
-/** net.core.max_skb_frags of this network namespace (read once; 17 when unreadable). */
-function maxSkbFrags(): number {
-  if (maxFrags === undefined) {
-    try {
-      maxFrags = Number(readFileSync('/proc/sys/net/core/max_skb_frags', 'utf8').trim()) || 17;
-    } catch {
-      maxFrags = 17;
-    }
-  }
-  return maxFrags;
-}
-
-/** A send whose signal had aborted before the call: nothing is queued; it rejects (or calls back) on the next tick. */
-function abortedAtOnce(signal: AbortSignal, callback: SendCallback | undefined): Promise<SendResult> | void {
-  const err = new UringZcAbortError('the send was aborted before it was queued; none of its bytes were sent', signal.reason);
-  if (callback === undefined) return Promise.reject(err);
-  process.nextTick(() => deliver({ callback, resolve: null, reject: null }, err, 0, false));
-}
-
-/** The AbortError of an aborted send, `sent` of whose bytes had gone to the kernel. */
-function abortedError(req: SendRequest, sent: number): UringZcAbortError {
-  const what = sent === 0
-    ? 'none of its bytes were sent'
-    : `${sent} of its ${req.len} bytes had gone to the kernel: the stream is cut there, and nothing more is sent on this socket`;
-  return new UringZcAbortError(`the send was aborted; ${what}`, req.signal!.reason, sent);
-}
-
 /** Checks send() option names without allocating (send() is the hot path). */
 function validateSendOptions(options: SendOptions): void {
   if (typeof options !== 'object' || options === null) throw new UringZcArgumentError('send options must be an object');
@@ -1937,217 +1257,4 @@ function validateSendOptions(options: SendOptions): void {
       throw new UringZcArgumentError(`send options: unknown option "${key}" (known: ${SEND_OPTION_NAMES.join(', ')})`);
     }
   }
-}
-
-/**
- * Adopts a socket for zero-copy sends on this thread's default ring (see Ring#adopt).
- * @throws ERR_URING_ZC_UNSUPPORTED when io_uring is unavailable (with the reason).
- */
-export function adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket {
-  return adoptOn(undefined, target, options);
-}
-
-declare module './ring.js' {
-  interface Ring {
-    /**
-     * Adopts a socket for zero-copy sends on this ring: a connected net.Socket, a bound
-     * dgram.Socket, or a socket fd. The descriptor is duplicated; see adopt().
-     */
-    adopt(target: Adoptable, options?: AdoptOptions): ZeroCopySocket;
-  }
-}
-
-// A method of Ring defined here, where sockets are: ring.ts builds on nothing above it.
-Ring.prototype.adopt = function adopt(this: Ring, target: Adoptable, options?: AdoptOptions): ZeroCopySocket {
-  return adoptOn(this, target, options);
-};
-
-/** @internal Shared by adopt() and Ring#adopt(). */
-export function adoptOn(ring: Ring | undefined, target: Adoptable, options: AdoptOptions = {}): ZeroCopySocket {
-  validateOptions('adopt options', options, ADOPT_OPTION_NAMES);
-  if (options.zeroCopyThreshold !== undefined) validateThreshold('zeroCopyThreshold', options.zeroCopyThreshold);
-  if (options.autoDowngrade !== undefined) validateBoolean('autoDowngrade', options.autoDowngrade);
-  if (options.receive !== undefined) {
-    validateBoolean('receive', options.receive);
-    if (options.receive === false && !(target instanceof dgram.Socket)) {
-      throw new UringZcArgumentError('"receive: false" applies to a dgram.Socket (Node reads it); a descriptor or a net.Socket is not read by uring-zc');
-    }
-  }
-  if (options.backend !== undefined && !BACKEND_CHOICES.includes(options.backend)) {
-    throw new UringZcArgumentError(`"backend" must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(options.backend)}`);
-  }
-  if (ring !== undefined && options.backend !== undefined && options.backend !== 'io_uring' && options.backend !== 'auto') {
-    throw new UringZcArgumentError(`ring.adopt() sends through that io_uring ring; for the ${options.backend} backend use adopt(socket, { backend: '${options.backend}' })`);
-  }
-  const { fd, node } = nodeFd(target);
-  // The backend: an io_uring Ring given, or the option, URING_ZC_BACKEND, or what auto picks
-  // here. Choosing a syscall backend never probes io_uring (some sandboxes kill the process for
-  // io_uring_setup).
-  const kind: BackendName = ring !== undefined ? 'io_uring' : chooseBackend(options.backend ?? requestedBackend() ?? 'auto');
-  let r: Ring | SyscallRing;
-  if (kind === 'io_uring') {
-    const caps = capabilities();
-    if (!caps.ioUring || !caps.sendZc) {
-      throw new UringZcUnsupportedError('zero-copy send is not available', caps.reason ?? 'unknown reason');
-    }
-    r = ring ?? defaultRing();
-  } else {
-    r = syscallRing(kind);
-  }
-  if (r.closing) throw new UringZcStateError('ERR_URING_ZC_RING_CLOSED', 'the ring is closed');
-  const dup = native.dup(fd);
-  if (dup < 0) throw new UringZcSystemError(dup, 'dup');
-  const info = native.sockInfo(dup);
-  if (typeof info === 'number') {
-    native.close(dup);
-    throw new UringZcSystemError(info, 'getsockopt');
-  }
-  const [domain, type, , connected, inode] = info;
-  if (type !== SOCK_STREAM && type !== SOCK_DGRAM) {
-    native.close(dup);
-    throw new UringZcUnsupportedError('cannot adopt this socket', `socket type ${type} is neither SOCK_STREAM nor SOCK_DGRAM`);
-  }
-  if (type === SOCK_STREAM && connected === 0) {
-    native.close(dup);
-    throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'a stream socket must be connected before adopt()');
-  }
-  if (domain !== AF_INET && domain !== AF_INET6 && domain !== AF_UNIX) {
-    native.close(dup);
-    throw new UringZcUnsupportedError('cannot adopt this socket', `address family ${domain} is not supported`);
-  }
-  // Thread teardown (native/teardown.c) resets and closes it if JS cannot; close() forgets it.
-  const tracked = native.trackSocket(dup, type === SOCK_STREAM, inode);
-  if (tracked === -16 /* EBUSY */) {
-    native.close(dup);
-    throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE',
-      'this stream socket is adopted already (by this thread or another): a byte stream has one writer, and two sets of sends would interleave in it; close() the first ZeroCopySocket first');
-  }
-  if (tracked < 0) {
-    native.close(dup);
-    throw new UringZcSystemError(tracked, 'trackSocket');
-  }
-  if (domain === AF_UNIX && r.backend !== 'copy') {
-    // No zero-copy path for local sockets (EOPNOTSUPP from SEND_ZC): they get a copying send.
-    r = syscallRing('copy');
-  }
-  if (r.backend === 'msg_zerocopy' && target instanceof dgram.Socket && options.receive !== false && LIBUV_DRAINS_UDP_ERRQUEUE) {
-    // libuv >= 1.52 (Node 24) reads a UDP socket's error queue when it polls it for reading,
-    // where MSG_ZEROCOPY completions arrive: they would be lost and the sends never settle.
-    // So a dgram socket that Node reads copies; { receive: false } keeps MSG_ZEROCOPY.
-    r = syscallRing('copy');
-  }
-  if (r.backend !== 'io_uring') {
-    let a = (r as SyscallRing).attach(dup, inode);
-    if (a < 0 && r.backend === 'msg_zerocopy') {
-      // SO_ZEROCOPY refused for this socket: it copies.
-      r = syscallRing('copy');
-      a = r.attach(dup, inode);
-    }
-    if (a < 0) {
-      native.close(dup);
-      throw new UringZcSystemError(a, 'setsockopt');
-    }
-  }
-  let paused: UdpHandle | null = null;
-  if (options.receive === false) {
-    const sock = target as dgram.Socket;
-    paused = dgramHandle(sock) ?? null;
-    // Several ZeroCopySockets may stop one dgram socket's reading: it starts again with the last.
-    const n = pausers.get(sock) ?? 0;
-    const e = n > 0 ? 0 : paused?.recvStop() ?? -9; /* EBADF */
-    if (e !== 0) {
-      if (r.backend === 'io_uring') native.close(dup);
-      else (r as SyscallRing).release(dup);
-      throw new UringZcSystemError(e, 'recvStop');
-    }
-    pausers.set(sock, n + 1);
-  }
-  return new ZeroCopySocket(r, dup, domain, type, node, options, paused);
-}
-
-/** Does this Node's libuv drain the error queue of a UDP socket it reads (1.52 does, 1.51 does not)? */
-const LIBUV_DRAINS_UDP_ERRQUEUE = ((): boolean => {
-  const [major = 0, minor = 0] = (process.versions.uv ?? '0.0').split('.').map(Number);
-  return major > 1 || (major === 1 && minor >= 52);
-})();
-
-/** How many open ZeroCopySockets adopted each dgram.Socket with `receive: false`. */
-const pausers = new WeakMap<dgram.Socket, number>();
-
-/** A ZeroCopySocket that stopped `sock`'s reading has closed: the last one starts it again. */
-function resumeReceiving(sock: dgram.Socket, handle: UdpHandle): void {
-  const n = (pausers.get(sock) ?? 1) - 1;
-  if (n > 0) {
-    pausers.set(sock, n);
-    return;
-  }
-  pausers.delete(sock);
-  // Unless the dgram socket was closed meanwhile (its handle is gone).
-  if (dgramHandle(sock) === handle) handle.recvStart();
-}
-
-/** The descriptor behind what adopt() was given, and the Node socket to watch for 'close'. */
-function nodeFd(target: Adoptable): { fd: number; node: EventEmitter | undefined } {
-  if (typeof target === 'number') {
-    validateUint('fd', target, 0, 0x7fffffff);
-    return { fd: target, node: undefined };
-  }
-  if (target instanceof net.Socket) {
-    if (target instanceof tls.TLSSocket) {
-      throw new UringZcArgumentError('a tls.TLSSocket cannot be adopted: uring-zc writes to the TCP descriptor beneath TLS, which would put plaintext on an encrypted connection');
-    }
-    const kind = (target as unknown as { _handle?: object | null })._handle?.constructor?.name;
-    if (kind !== undefined && kind !== 'TCP' && kind !== 'Pipe') {
-      throw new UringZcArgumentError(`this net.Socket is not a plain TCP or IPC socket (its handle is a ${kind}): bytes written to a descriptor beneath it would bypass its protocol`);
-    }
-    if (target.destroyed) throw socketClosedError();
-    if (target.connecting) {
-      throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'the net.Socket is still connecting: adopt it after its \'connect\' event');
-    }
-    // net.Socket#_handle.fd is the libuv stream's descriptor (no deprecation warning, unlike dgram).
-    const fd = (target as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (typeof fd !== 'number' || fd < 0) {
-      throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'the net.Socket has no descriptor (not connected, or not a TCP/IPC socket)');
-    }
-    return { fd, node: target };
-  }
-  if (target instanceof dgram.Socket) {
-    const fd = dgramFd(target);
-    if (fd === undefined) throw socketClosedError();
-    if (fd < 0) {
-      throw new UringZcStateError('ERR_URING_ZC_INVALID_STATE', 'the dgram.Socket is not bound yet: adopt it after its \'listening\' event (call bind() first)');
-    }
-    return { fd, node: target };
-  }
-  throw new UringZcArgumentError('adopt() expects a net.Socket, a dgram.Socket or a socket file descriptor');
-}
-
-/**
- * The descriptor of a dgram.Socket. `socket._handle` warns (DEP0112), so read the handle from
- * the socket's internal state object, found by its shape; undefined when the socket is closed.
- */
-/** @internal Exported for the tests (Node 26 has no dgram `_handle` any more). */
-export function dgramFd(sock: dgram.Socket): number | undefined {
-  const h = dgramHandle(sock);
-  return h === undefined ? undefined : typeof h.fd === 'number' ? h.fd : -1;
-}
-
-/** What uring-zc uses of a dgram.Socket's libuv handle (UDPWrap). */
-interface UdpHandle {
-  fd?: number;
-  recvStart(): number;
-  recvStop(): number;
-}
-
-/**
- * The libuv handle of a dgram.Socket (in its internal state object, reached by symbol: the public
- * `_handle` getter is deprecated, DEP0112), or undefined once the socket is closed.
- */
-function dgramHandle(sock: dgram.Socket): UdpHandle | undefined {
-  const s = sock as unknown as Record<symbol, unknown>;
-  for (const sym of Object.getOwnPropertySymbols(sock)) {
-    const state = s[sym] as { handle?: UdpHandle | null } | undefined;
-    if (state !== null && typeof state === 'object' && 'handle' in state) return state.handle ?? undefined;
-  }
-  throw new UringZcUnsupportedError('cannot adopt this dgram.Socket', 'its descriptor is not reachable in this Node version; pass the fd instead');
 }

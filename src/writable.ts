@@ -48,7 +48,7 @@ export const DEFAULT_STREAM_HIGH_WATER_MARK = 1 << 20;
 export const DEFAULT_MAX_UNRELEASED = 4 << 20;
 /**
  * Most bytes in one vectored request of _writev(): the socket's own per-request size on a stream
- * (MAX_STREAM_CHUNK in socket.ts; each request is pinned and counted against RLIMIT_MEMLOCK as a
+ * (MAX_STREAM_CHUNK in stream-send.ts; each request is pinned and counted against RLIMIT_MEMLOCK as a
  * whole, and its result is where the stream shows progress). A single longer chunk goes alone.
  */
 const MAX_REQUEST_BYTES = 4 << 20;

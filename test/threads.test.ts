@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { adopt, capabilities } from '../src/index.js';
-import { dgramFd } from '../src/socket.js';
+import { dgramFd } from '../src/dgram-handle.js';
 import { throwsCode, withSink, within, zeroCopyUnavailableReason } from './helpers/env.js';
 import { connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 import { collectChild } from './helpers/pool-helpers.js';

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { adopt } from '../../src/index.js';
-import { dgramFd } from '../../src/socket.js';
+import { dgramFd } from '../../src/dgram-handle.js';
 
 interface Job {
   fd: number;
