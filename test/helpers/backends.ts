@@ -103,3 +103,24 @@ export function adopterFor(backend: Backend, ring?: () => Ring): (sock: Adoptabl
     return zs;
   };
 }
+
+/**
+ * For a child process of a test (a helper under test/helpers/): the backend its parent runs,
+ * from URING_ZC_TEST_BACKEND (io_uring when unset), and adopt() on it — `ring.adopt()` for
+ * io_uring (the child's own Ring, which also makes its pools), `adopt({ backend })` otherwise.
+ */
+export function childBackend(): Backend {
+  const b = process.env['URING_ZC_TEST_BACKEND'] ?? 'io_uring';
+  if (!(ALL_BACKENDS as readonly string[]).includes(b)) throw new Error(`URING_ZC_TEST_BACKEND: unknown backend ${b}`);
+  return b as Backend;
+}
+
+export function childAdopt(ring: Ring | undefined, sock: Adoptable, options: AdoptOptions = {}): ZeroCopySocket {
+  const backend = childBackend();
+  return adopterFor(backend, backend === 'io_uring' && ring !== undefined ? () => ring : undefined)(sock, options);
+}
+
+/** The environment of a child that runs `backend` (childBackend() reads it). */
+export function childEnv(backend: Backend): NodeJS.ProcessEnv {
+  return { ...process.env, URING_ZC_TEST_BACKEND: backend };
+}
