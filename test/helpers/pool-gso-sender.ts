@@ -9,12 +9,14 @@
  *
  * argv: destination port stepsJSON
  *   step: { len, count, segmentSize?, pool?: true, zeroCopy?: boolean, batch? }
- * Adopt options come from the env var POOL_GSO_ADOPT (JSON), if set.
+ * Adopt options come from the env var POOL_GSO_ADOPT (JSON), if set; the backend from
+ * URING_ZC_TEST_BACKEND (test/helpers/backends.ts; the pool is always this process's Ring's).
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { Ring, type SendOptions, type SendResult } from '../../src/index.js';
 import { Prng } from './data.js';
+import { childAdopt } from './backends.js';
 
 interface Step {
   len: number;
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
   const sock = dgram.createSocket('udp4');
   sock.bind(0, '0.0.0.0');
   await once(sock, 'listening');
-  const zs = ring.adopt(sock, adoptOptions);
+  const zs = childAdopt(ring, sock, adoptOptions);
   const prng = new Prng(0x650);
   const rows: Row[] = [];
   const stepStats: { notifications: number; fixed: number; downgraded: boolean }[] = [];
