@@ -124,3 +124,8 @@ export function childAdopt(ring: Ring | undefined, sock: Adoptable, options: Ado
 export function childEnv(backend: Backend): NodeJS.ProcessEnv {
   return { ...process.env, URING_ZC_TEST_BACKEND: backend };
 }
+
+/** Test options `o` of a test only io_uring can run: skipped on the other backends with `why`. */
+export function ioUringOnly<T extends { skip: string | false }>(backend: Backend, why: string, o: T): T {
+  return { ...o, skip: ringOnly(backend, why) || o.skip };
+}
