@@ -129,3 +129,16 @@ export function childEnv(backend: Backend): NodeJS.ProcessEnv {
 export function ioUringOnly<T extends { skip: string | false }>(backend: Backend, why: string, o: T): T {
   return { ...o, skip: ringOnly(backend, why) || o.skip };
 }
+
+/**
+ * Makes this thread's instance of `backend` before a descriptor baseline is taken: a syscall
+ * backend keeps its epoll set for the thread (as the default ring is kept), made at its first
+ * adopt(). Nothing for io_uring (the tests that count descriptors there use Rings of their own).
+ */
+export async function warmBackend(backend: Backend): Promise<void> {
+  if (backend === 'io_uring') return;
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  await adopt(s, { backend, receive: false }).close();
+  await new Promise<void>((r) => s.close(() => r()));
+}
