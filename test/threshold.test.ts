@@ -192,6 +192,21 @@ for (const backend of BACKENDS) {
     }
   });
 
+  test(`${backend}: sends at/above the threshold on loopback, 100 in a row, downgrade only where they were zero-copy requests the kernel copied`, gatedOn(backend, 20_000, skipReason, { zeroCopy: [[16, 16384]] }), async () => {
+    // io_uring and msg_zerocopy: the kernel copies each (loopback), so the 64th downgrades. copy:
+    // each send is a copy by the backend's choice, not the kernel's: the socket never downgrades
+    // (it used to, after 64, and reported downgraded: true with no zero-copy send ever made).
+    const u = await udpPair(adoptOn);
+    try {
+      const results = await sendMany(u.zs, 100, DEFAULT_ZERO_COPY_THRESHOLD, u.dest);
+      assert.ok(results.every((r) => r.bytes === DEFAULT_ZERO_COPY_THRESHOLD && r.zeroCopy === false), 'loopback copies');
+      const zc = notifies(backend);
+      assert.deepEqual(pick(u.zs), { notifications: zc ? 64 : 0, downgraded: zc, downgrades: zc ? 1 : 0 });
+    } finally {
+      await u.dispose();
+    }
+  });
+
   function pick(zs: ZeroCopySocket): { notifications: number; downgraded: boolean; downgrades: number } {
     const s = zs.stats();
     return { notifications: s.notifications, downgraded: s.downgraded, downgrades: s.downgrades };
