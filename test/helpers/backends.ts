@@ -84,6 +84,18 @@ export function notifies(backend: Backend): boolean {
 }
 
 /**
+ * Asserts the notifications of zero-copy TCP sends that made `requests` requests: exactly that on
+ * io_uring (MSG_WAITALL: one result and one notification per request); on msg_zerocopy at least
+ * that — one per sendmsg that took bytes, and a full socket buffer splits a request into several;
+ * none on copy.
+ */
+export function assertStreamNotifications(backend: Backend, got: number, requests: number, what: string): void {
+  if (backend === 'io_uring') assert.equal(got, requests, what);
+  else if (backend === 'msg_zerocopy') assert.ok(got >= requests, `${what}: ${got} >= ${requests} (msg_zerocopy: one per sendmsg that took bytes)`);
+  else assert.equal(got, 0, `${what} (none on copy)`);
+}
+
+/**
  * adopt() for `backend`: io_uring on `ring` when given (the file's ring; else the default ring),
  * the others forced with `{ backend }`. Asserts the socket got that backend (no silent fallback).
  * A dgram socket on msg_zerocopy is adopted with `receive: false` unless told otherwise: Node's
