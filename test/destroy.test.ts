@@ -115,7 +115,6 @@ function assertCodes(s: Stalled, cut: string[], queued: string, what: string): v
 }
 
 for (const backend of BACKENDS) {
-
   test(`${backend}: zs.destroy() mid-send: the queued sends settle at once, the cut send with ECANCELED after its release; nothing more goes out`, opts(backend, 60_000), async () => {
     await warmBackend(backend);
     const fds = countFds();
@@ -320,7 +319,6 @@ for _ in range(int(sys.argv[1])):
 const python = spawnSync('python3', ['--version']).status === 0 ? null : 'python3 is not installed (the half-closing receiver)';
 
 for (const backend of BACKENDS) {
-
   test(`${backend}: a peer that half-closes at once and keeps reading slowly (another process) gets 64 MiB intact, 20 times in a row`, { timeout: 180_000, skip: backendUnavailableReason(backend, skipReason) ?? python ?? false }, async () => {
     const runs = 20;
     const rxProc = spawn('python3', ['-c', HALF_CLOSE_RECEIVER, String(runs)], { stdio: ['ignore', 'pipe', 'inherit'] });
