@@ -47,7 +47,12 @@ export function backendUnavailableReason(backend: Backend, ioUring: string | nul
 export function lockedOn(backend: Backend, need: LockedNeed): LockedNeed {
   if (backend === 'io_uring') return need;
   const pools = need.pools ?? [];
-  return { pools, rings: pools.length > 0 ? [256] : [], zeroCopy: backend === 'msg_zerocopy' ? need.zeroCopy ?? [] : [] };
+  const zeroCopy = backend === 'msg_zerocopy' ? need.zeroCopy ?? [] : [];
+  // A ring's worth of headroom where msg_zerocopy pins anything: the kernel sums the user's
+  // locked memory, and Node's own libuv rings take from it before any test runs (docs/design.md,
+  // "Testing"); without it a send's pinning is refused under 64 KiB and it copies (pinFallbacks).
+  const rings = pools.length > 0 || zeroCopy.length > 0 ? [256] : [];
+  return { pools, rings, zeroCopy };
 }
 
 /** Node test options for a test of `backend` (see gated()). */
