@@ -269,7 +269,8 @@ export class ZeroCopySocket {
     this.stream = sockType === SOCK_STREAM;
     this.type = this.stream ? 'tcp' : 'udp';
     this.threshold = options.zeroCopyThreshold ?? DEFAULT_ZERO_COPY_THRESHOLD;
-    this.autoDowngrade = options.autoDowngrade ?? true;
+    // The copy backend sends no zero-copy request the kernel could copy: nothing to downgrade from.
+    this.autoDowngrade = (options.autoDowngrade ?? true) && this.backend !== 'copy';
     // (Asked of the Ring: a syscall backend must never probe io_uring.)
     this.usageFlag = ring.usageFlag;
     this.vectorFlag = !this.stream && ring.vectorized ? IORING_SEND_VECTORIZED : 0;

@@ -1,8 +1,10 @@
 /**
- * The backends without io_uring, msg_zerocopy and copy: the send suite's core once per backend
- * (TCP integrity with many in flight, a stalled and resumed peer through the epoll wake-up, UDP
- * destinations, sendv, GSO, pools, destroy mid-stream, zeroCopy in the sink), and how a backend
- * is chosen (option, URING_ZC_BACKEND, auto, AF_UNIX).
+ * The backends without io_uring, msg_zerocopy and copy: a quick core of the send suite (TCP
+ * integrity with many in flight, a stalled and resumed peer through the epoll wake-up, UDP
+ * destinations, sendv, GSO, pools, destroy mid-stream, zeroCopy in the sink), what is theirs only
+ * (libuv >= 1.52 and dgram sockets Node reads, a sender that resends from every callback), and how
+ * a backend is chosen (option, URING_ZC_BACKEND, auto, AF_UNIX). The whole send suite runs per
+ * backend too, in its own files (test/helpers/backends.ts).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

@@ -1,20 +1,21 @@
 /**
  * TCP over loopback: many sends of mixed sizes in flight on one adopted socket arrive intact and
  * in call order, and the per-send results and the socket's counters agree. Loopback always copies
- * (the receiver gets the data by copy), so every send reports `zeroCopy: false`.
+ * (the receiver gets the data by copy), so every send reports `zeroCopy: false`. Once per backend.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type net from 'node:net';
 import { type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { gated, zeroCopyUnavailableReason, fileRing } from './helpers/env.js';
+import { zeroCopyUnavailableReason, fileRing } from './helpers/env.js';
 import { StreamVerifier, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
+import { BACKENDS, adopterFor, gatedOn, type Backend } from './helpers/backends.js';
 
 const skipReason = zeroCopyUnavailableReason();
 const ring = fileRing(skipReason);
 /** The file's ring and a window of 48 zero-copy sends of up to 1 MiB in flight. */
-const opts = (timeout: number) => gated(timeout, skipReason, { rings: [256], zeroCopy: [[48, 1 << 20]] });
+const opts = (backend: Backend, timeout: number) => gatedOn(backend, timeout, skipReason, { rings: [256], zeroCopy: [[48, 1 << 20]] });
 
 interface RunResult {
   results: SendResult[];
@@ -90,7 +91,7 @@ async function sendMixed(
   return { results, sizes, maxInFlight };
 }
 
-async function run(options: { slowReader: boolean; totalBytes: number; seed: number }): Promise<RunResult> {
+async function run(backend: Backend, options: { slowReader: boolean; totalBytes: number; seed: number }): Promise<RunResult> {
   const verifier = new StreamVerifier();
   let chunks = 0;
   const rx = await tcpReceiver({
@@ -104,7 +105,7 @@ async function run(options: { slowReader: boolean; totalBytes: number; seed: num
     },
   });
   const client = await connectTcp(rx.port);
-  const zs = ring().adopt(client);
+  const zs = adopterFor(backend, ring)(client);
   try {
     const sent = await sendMixed(zs, verifier, options.seed, options.totalBytes, 48);
     await rx.waitForBytes(verifier.expected, 60_000);
@@ -136,12 +137,14 @@ function checkRun(r: RunResult, minBytes: number): void {
   );
 }
 
-test('64 MiB in mixed sizes with >= 32 sends in flight arrives intact and in order', opts(90_000), async () => {
-  const r = await run({ slowReader: false, totalBytes: 64 << 20, seed: 0x7c9 });
-  checkRun(r, 64 << 20);
-});
+for (const backend of BACKENDS) {
+  test(`${backend}: 64 MiB in mixed sizes with >= 32 sends in flight arrives intact and in order`, opts(backend, 90_000), async () => {
+    const r = await run(backend, { slowReader: false, totalBytes: 64 << 20, seed: 0x7c9 });
+    checkRun(r, 64 << 20);
+  });
 
-test('a receiver that keeps pausing still gets every byte intact and in order', opts(90_000), async () => {
-  const r = await run({ slowReader: true, totalBytes: 16 << 20, seed: 0x5103 });
-  checkRun(r, 16 << 20);
-});
+  test(`${backend}: a receiver that keeps pausing still gets every byte intact and in order`, opts(backend, 90_000), async () => {
+    const r = await run(backend, { slowReader: true, totalBytes: 16 << 20, seed: 0x5103 });
+    checkRun(r, 16 << 20);
+  });
+}

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { Ring } from '../../src/index.js';
 import { plan, sendFromPool } from './pool-helpers.js';
+import { childAdopt } from './backends.js';
 
 async function main(): Promise<void> {
   const [host, portText, seedText, sizeText, countText, minText] = process.argv.slice(2);
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   const sock = net.connect({ host, port: Number(portText) });
   await once(sock, 'connect');
   sock.resume(); // read the receiver's end of stream
-  const zs = ring.adopt(sock);
+  const zs = childAdopt(ring, sock); // the parent's backend (URING_ZC_TEST_BACKEND); the pool is this Ring's
   const report = await sendFromPool(zs, pool, seed, plan(seed, bufferSize, Number(minText)));
   const stats = zs.stats();
   const poolStats = pool.stats();

@@ -1,6 +1,6 @@
 /**
  * Worker for test/worker.test.ts: connects to the receiver, adopts the connection on this
- * thread's default ring and streams `total` bytes of the pattern in `chunk`-byte zero-copy sends,
+ * thread's default ring (or the backend in workerData) and streams `total` bytes of the pattern in `chunk`-byte zero-copy sends,
  * each a fresh Buffer, `window` of them accepted by the library at a time. Once `stallMs` passed
  * since the last send settled (the peer does not read: sends are stuck in the kernel), it posts
  * 'stalled' with its counts, and with `exit: true` calls process.exit() itself right after.
@@ -18,13 +18,16 @@ interface SenderData {
   window: number;
   stallMs: number;
   exit: boolean;
+  /** The backend the test runs (default: auto). */
+  backend?: 'io_uring' | 'msg_zerocopy' | 'copy';
 }
 
 const d = workerData as SenderData;
 const s = net.connect({ port: d.port, host: '127.0.0.1' });
 s.on('error', () => {});
 await once(s, 'connect');
-const zs = adopt(s, { zeroCopyThreshold: 0, autoDowngrade: false });
+const zs = adopt(s, { zeroCopyThreshold: 0, autoDowngrade: false, backend: d.backend ?? 'auto' });
+if (d.backend !== undefined && zs.backend !== d.backend) throw new Error(`adopted on ${zs.backend}, not ${d.backend}`);
 let next = 0;
 let issued = 0;
 let settled = 0;
