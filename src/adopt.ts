@@ -13,14 +13,13 @@ import { dgramFd, pauseReceiving, type UdpHandle } from './dgram-handle.js';
 import { socketClosedError, UringZcArgumentError, UringZcStateError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
 import { native } from './native.js';
 import { validateBoolean, validateOptions, validateThreshold, validateUint } from './options.js';
-import { capabilities, chooseBackend, requestedBackend } from './probe.js';
+import { capabilities, chooseBackend, requestedBackend, validateBackendOption } from './probe.js';
 import { defaultRing, Ring } from './ring.js';
 import { type Adoptable, type AdoptOptions, ZeroCopySocket } from './socket.js';
 import { syscallRing, type BackendName, type SyscallRing } from './syscall.js';
 import { AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM } from './uapi.js';
 
 const ADOPT_OPTION_NAMES = ['zeroCopyThreshold', 'autoDowngrade', 'receive', 'backend'] as const;
-const BACKEND_CHOICES: readonly string[] = ['auto', 'io_uring', 'msg_zerocopy', 'copy'];
 
 /**
  * Adopts a socket for zero-copy sends on this thread's default ring (see Ring#adopt).
@@ -56,9 +55,7 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
       throw new UringZcArgumentError('"receive: false" applies to a dgram.Socket (Node reads it); a descriptor or a net.Socket is not read by uring-zc');
     }
   }
-  if (options.backend !== undefined && !BACKEND_CHOICES.includes(options.backend)) {
-    throw new UringZcArgumentError(`"backend" must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(options.backend)}`);
-  }
+  validateBackendOption(options.backend);
   if (ring !== undefined && options.backend !== undefined && options.backend !== 'io_uring' && options.backend !== 'auto') {
     throw new UringZcArgumentError(`ring.adopt() sends through that io_uring ring; for the ${options.backend} backend use adopt(socket, { backend: '${options.backend}' })`);
   }

@@ -10,13 +10,19 @@
  * it returns to the pool only when its last send's notification has come, never earlier (error,
  * socket close, ring close included). A buffer that was acquired but is not going to be sent goes
  * back with release(). close() waits for every buffer in flight, then unregisters the region.
+ *
+ * Where nothing registers memory (the msg_zerocopy and copy backends: no ring), createBufferPool()
+ * makes the same pool of plain page-aligned memory: the same lending and returning at the release,
+ * `registeredBytes` 0, and each send pins (or copies) as a send of any Buffer does.
  */
 import { markAsUntransferable } from 'node:worker_threads';
 import { baseAddress, writeU64 } from './buffers.js';
-import { memlockHint, ringClosedError, UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError } from './errors.js';
+import { memlockHint, ringClosedError, UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
 import { native } from './native.js';
 import { validateOptions, validateSignal, validateUint } from './options.js';
-import { Ring } from './ring.js';
+import { capabilities, chooseBackend, requestedBackend, validateBackendOption } from './probe.js';
+import type { BackendName } from './syscall.js';
+import { defaultRing, Ring } from './ring.js';
 import { IORING_REGISTER_BUFFERS2, IORING_REGISTER_BUFFERS_UPDATE } from './uapi.js';
 
 /** Options of ring.createBufferPool(). */
@@ -27,6 +33,16 @@ export interface BufferPoolOptions {
   count?: number;
 }
 
+/** Options of createBufferPool(): a pool's, and the backend whose sends it is made for. */
+export interface CreateBufferPoolOptions extends BufferPoolOptions {
+  /**
+   * 'io_uring': registered with this thread's default ring (as defaultRing.createBufferPool());
+   * 'msg_zerocopy' or 'copy': plain memory, io_uring never called; 'auto' (default): the backend
+   * adopt() picks here (URING_ZC_BACKEND, else the best that works).
+   */
+  backend?: 'auto' | BackendName;
+}
+
 /** Counters of a pool. */
 export interface BufferPoolStats {
   /** Buffers in the pool. */
@@ -35,7 +51,7 @@ export interface BufferPoolStats {
   free: number;
   /** Buffers lent to sends whose notification has not come yet. */
   inFlight: number;
-  /** Bytes registered with the kernel (pinned) for this pool. */
+  /** Bytes registered with the kernel (pinned) for this pool (0 for a pool of plain memory). */
   registeredBytes: number;
 }
 
@@ -118,14 +134,16 @@ export function giveBackLeases(leases: readonly (BufferPool | number)[]): void {
 }
 
 /**
- * A pool of registered buffers. Create with ring.createBufferPool().
+ * A pool of registered buffers. Create with ring.createBufferPool(), or createBufferPool() for the
+ * backend in effect (plain memory where no ring registers it).
  * Since Linux 6.0 (sparse buffer tables, SEND_ZC with FIXED_BUF).
  */
 export class BufferPool {
   readonly bufferSize: number;
   readonly count: number;
-  readonly ring: Ring;
-  /** @internal Table index (buf_index) of the region. */
+  /** The ring its region is registered with; null for a pool of plain memory. */
+  readonly ring: Ring | null;
+  /** @internal Table index (buf_index) of the region; -1 when not registered. */
   readonly index: number;
   /** @internal Byte offset of buffer 0 in the region's ArrayBuffer. */
   readonly start: number;
@@ -140,10 +158,10 @@ export class BufferPool {
   private closedFlag = false;
   private closePromise: Promise<void> | undefined;
   private resolveClose: (() => void) | undefined;
-  private readonly table: BufferTable;
+  private readonly table: BufferTable | null;
 
-  /** @internal Use ring.createBufferPool(). */
-  constructor(ring: Ring, table: BufferTable, options: BufferPoolOptions) {
+  /** @internal Use ring.createBufferPool() or createBufferPool(). `ring` null: plain memory. */
+  constructor(ring: Ring | null, table: BufferTable | null, options: BufferPoolOptions) {
     validateOptions('buffer pool options', options, ['bufferSize', 'count']);
     const bufferSize = options.bufferSize ?? 65536;
     const count = options.count ?? 256;
@@ -163,7 +181,7 @@ export class BufferPool {
     this.start = this.memory.byteOffset + ((PAGE - ((base + this.memory.byteOffset) % PAGE)) % PAGE);
     // Our memory must not move to another thread while the kernel may read it.
     markAsUntransferable(this.memory.buffer);
-    this.index = table.add(base + this.start, total);
+    this.index = table === null ? -1 : table.add(base + this.start, total);
     poolOfMemory.set(this.memory.buffer, this);
     this.buffers = [];
     for (let i = 0; i < count; i++) {
@@ -220,7 +238,7 @@ export class BufferPool {
 
   /** Counters. */
   stats(): BufferPoolStats {
-    return { size: this.count, free: this.freeList.length, inFlight: this.inFlightCount, registeredBytes: this.closedFlag ? 0 : this.bufferSize * this.count };
+    return { size: this.count, free: this.freeList.length, inFlight: this.inFlightCount, registeredBytes: this.closedFlag || this.table === null ? 0 : this.bufferSize * this.count };
   }
 
   /**
@@ -319,8 +337,10 @@ export class BufferPool {
   private maybeFinish(): void {
     if (this.closedFlag || this.inFlightCount > 0) return;
     this.closedFlag = true;
-    if (!this.ring.closed) this.table.remove(this.index);
-    this.ring.pools.delete(this);
+    if (this.ring !== null) {
+      if (!this.ring.closed) this.table!.remove(this.index);
+      this.ring.pools.delete(this);
+    }
     this.resolveClose?.();
   }
 }
@@ -356,3 +376,25 @@ Ring.prototype.createBufferPool = function createBufferPool(this: Ring, options:
   this.pools.add(pool);
   return pool;
 };
+
+const CREATE_OPTION_NAMES = ['bufferSize', 'count', 'backend'] as const;
+
+/**
+ * A buffer pool for the sends of the backend in effect (or `options.backend`): on io_uring a
+ * registered pool of this thread's default ring (as defaultRing.createBufferPool()); on
+ * msg_zerocopy and copy, where nothing registers memory, the same pool of plain page-aligned
+ * memory (registeredBytes 0; io_uring is never called). Either way a sent buffer returns to the
+ * pool only at its release. Its buffers can be sent on any socket.
+ * @throws ERR_URING_ZC_UNSUPPORTED when io_uring is asked for and not available; ENOMEM as
+ * ring.createBufferPool() when the kernel cannot pin a registered pool.
+ */
+export function createBufferPool(options: CreateBufferPoolOptions = {}): BufferPool {
+  validateOptions('buffer pool options', options, CREATE_OPTION_NAMES);
+  const { backend, ...pool } = options;
+  validateBackendOption(backend);
+  const kind = chooseBackend(backend ?? requestedBackend() ?? 'auto');
+  if (kind !== 'io_uring') return new BufferPool(null, null, pool);
+  const caps = capabilities();
+  if (!caps.ioUring) throw new UringZcUnsupportedError('a registered buffer pool', caps.reason ?? 'io_uring is not available');
+  return defaultRing().createBufferPool(pool);
+}

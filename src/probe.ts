@@ -102,6 +102,13 @@ export function requestedBackend(): BackendName | undefined {
   return v as BackendName;
 }
 
+/** Throws ERR_URING_ZC_INVALID_ARG unless the option `backend` is undefined, 'auto' or a backend's name. */
+export function validateBackendOption(choice: unknown): void {
+  if (choice !== undefined && choice !== 'auto' && !(BACKENDS as readonly unknown[]).includes(choice)) {
+    throw new UringZcArgumentError(`"backend" must be one of auto, ${BACKENDS.join(', ')}, got ${JSON.stringify(choice)}`);
+  }
+}
+
 /** The backend for a socket: `choice`, or for 'auto' the one capabilities() names. */
 export function chooseBackend(choice: 'auto' | BackendName): BackendName {
   return choice === 'auto' ? capabilities().backend : choice;

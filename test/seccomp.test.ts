@@ -48,6 +48,7 @@ interface ChildReport {
   adoptNet: { ok?: true; backend?: string; code?: string; isUringZcError?: boolean; message?: string };
   backend: string;
   tcpStream?: { received: number; intact: boolean };
+  pool?: { ring: string | null; registeredBytes: number; free: number; code?: string };
   nodeSendWorks: boolean;
 }
 
@@ -101,11 +102,12 @@ describe('uring-zc where seccomp refuses io_uring (EPERM, as Docker\'s default p
     for (const [what, got] of [['a dgram socket', c.adoptDgram], ['a net socket', c.adoptNet]] as const) {
       assert.deepEqual({ ok: got.ok, backend: got.backend }, ADOPT_WITHOUT_IO_URING, `adopt() of ${what}: ${JSON.stringify(got)}`);
     }
-    assert.deepEqual(c.tcpStream, { received: 4 << 20, intact: true }, 'the TCP stream through the fallback');
+    assert.deepEqual(c.tcpStream, { received: 4 << 20, intact: true }, 'the TCP stream through the fallback (its first MiB from a pool)');
+    assert.deepEqual(c.pool, { ring: null, registeredBytes: 0, free: 1 }, 'createBufferPool(): plain memory, its buffer back after the send');
     assert.equal(c.nodeSendWorks, true, 'a datagram sent by Node itself arrived');
   });
 
-  test('each backend forced (URING_ZC_BACKEND): msg_zerocopy and copy, under --kill (any io_uring call would be SIGSYS), send a TCP stream intact; io_uring forced is ERR_URING_ZC_UNSUPPORTED naming EPERM', { timeout: 40_000 }, async () => {
+  test('each backend forced (URING_ZC_BACKEND): msg_zerocopy and copy, under --kill (any io_uring call would be SIGSYS), make a pool of plain memory and send a TCP stream intact; io_uring forced is ERR_URING_ZC_UNSUPPORTED naming EPERM', { timeout: 40_000 }, async () => {
     for (const forced of ['msg_zerocopy', 'copy'] as const) {
       // "forced": the child makes no raw io_uring call and no Ring; the library must not either.
       const r = await underLauncher(['--kill'], [process.execPath, CHILD, 'forced'], 20_000, { URING_ZC_BACKEND: forced });
@@ -118,6 +120,7 @@ describe('uring-zc where seccomp refuses io_uring (EPERM, as Docker\'s default p
         assert.deepEqual({ ok: got.ok, backend: got.backend }, { ok: true, backend: forced }, `adopt() of ${what}: ${JSON.stringify(got)}`);
       }
       assert.deepEqual(c.tcpStream, { received: 4 << 20, intact: true }, `the TCP stream on ${forced}`);
+      assert.deepEqual(c.pool, { ring: null, registeredBytes: 0, free: 1 }, `createBufferPool() on ${forced}: plain memory`);
     }
     const r = await underLauncher([], [process.execPath, CHILD, 'forced'], 20_000, { URING_ZC_BACKEND: 'io_uring' });
     assert.equal(r.code, 0, r.err);

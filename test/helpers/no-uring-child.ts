@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     return;
   }
   // Imported after the raw calls, so that "raw" never runs the library's probe.
-  const { adopt, capabilities, Ring, UringZcError } = await import('../../src/index.js');
+  const { adopt, capabilities, createBufferPool, Ring, UringZcError } = await import('../../src/index.js');
   const caps = capabilities();
   const out: Record<string, unknown> = { raw, ioUring: caps.ioUring, sendZc: caps.sendZc, fixedBuffers: caps.fixedBuffers, reason: caps.reason ?? null, backend: caps.backend };
 
@@ -74,9 +74,20 @@ async function main(): Promise<void> {
   if (zs !== undefined) {
     const payload = Buffer.alloc(4 << 20);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 251;
+    // The first MiB from a pool of createBufferPool() (plain memory where io_uring is refused).
+    const pool = attempt('pool', () => createBufferPool({ bufferSize: 1 << 20, count: 1 })) as import('../../src/index.js').BufferPool | undefined;
     const sends = [];
-    for (let at = 0; at < payload.length; at += 1 << 20) sends.push(zs.send(payload.subarray(at, at + (1 << 20))));
+    for (let at = 0; at < payload.length; at += 1 << 20) {
+      const piece = payload.subarray(at, at + (1 << 20));
+      const b = at === 0 ? pool?.acquire() : undefined;
+      if (b) b.set(piece);
+      sends.push(zs.send(b ?? piece));
+    }
     await Promise.all(sends);
+    if (pool !== undefined) {
+      out.pool = { ring: pool.ring === null ? null : 'a Ring', registeredBytes: pool.stats().registeredBytes, free: pool.stats().free };
+      await pool.close();
+    }
     for (let i = 0; i < 500 && received < payload.length; i++) await new Promise((r) => setTimeout(r, 10));
     out.tcpStream = { received, intact: intact && received === payload.length };
     await zs.close();

@@ -10,12 +10,12 @@
  * argv: destination port stepsJSON
  *   step: { len, count, segmentSize?, pool?: true, zeroCopy?: boolean, batch? }
  * Adopt options come from the env var POOL_GSO_ADOPT (JSON), if set; the backend from
- * URING_ZC_TEST_BACKEND (test/helpers/backends.ts; the pool is always this process's Ring's, made
- * only where a step uses it or io_uring sends).
+ * URING_ZC_TEST_BACKEND (test/helpers/backends.ts; the pool is this process's Ring's on io_uring,
+ * plain memory from createBufferPool() on the other backends).
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { Ring, type SendOptions, type SendResult } from '../../src/index.js';
+import { createBufferPool, Ring, type SendOptions, type SendResult } from '../../src/index.js';
 import { Prng } from './data.js';
 import { childAdopt, childBackend } from './backends.js';
 
@@ -43,10 +43,11 @@ async function main(): Promise<void> {
   }
   const steps = JSON.parse(stepsText) as Step[];
   const adoptOptions = process.env.POOL_GSO_ADOPT ? (JSON.parse(process.env.POOL_GSO_ADOPT) as object) : {};
-  // A Ring where io_uring sends or a step sends from a pool (pools are a Ring's); none otherwise,
-  // so that the syscall backends run here where io_uring is refused.
-  const ring = childBackend() === 'io_uring' || steps.some((st) => st.pool === true) ? new Ring() : undefined;
-  const pool = ring?.createBufferPool({ bufferSize: 65536, count: 16 });
+  // A Ring where io_uring sends (its pool registered); the syscall backends send from a pool of
+  // plain memory and never touch io_uring (they run here where io_uring is refused).
+  const backend = childBackend();
+  const ring = backend === 'io_uring' ? new Ring() : undefined;
+  const pool = ring !== undefined ? ring.createBufferPool({ bufferSize: 65536, count: 16 }) : createBufferPool({ bufferSize: 65536, count: 16, backend });
   const sock = dgram.createSocket('udp4');
   sock.bind(0, '0.0.0.0');
   await once(sock, 'listening');
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     for (let start = 0; start < step.count; start += batch) {
       const sends: Promise<SendResult>[] = [];
       for (let i = start; i < Math.min(step.count, start + batch); i++) {
-        const buf = step.pool ? (pool!.acquire() ?? (await pool!.acquireAsync())).subarray(0, step.len) : Buffer.allocUnsafe(step.len);
+        const buf = step.pool ? (pool.acquire() ?? (await pool.acquireAsync())).subarray(0, step.len) : Buffer.allocUnsafe(step.len);
         prng.fill(buf);
         sends.push(zs.send(buf, options));
       }
@@ -81,10 +82,10 @@ async function main(): Promise<void> {
     stepStats.push({ notifications: after.notifications - before.notifications, fixed: after.fixed - before.fixed, downgraded: after.downgraded });
   }
   const stats = zs.stats();
-  const poolStats = pool?.stats() ?? { size: 16, free: 16, inFlight: 0, registeredBytes: 0 };
+  const poolStats = pool.stats();
   await zs.close();
   sock.close();
-  await pool?.close();
+  await pool.close();
   await ring?.close();
   process.stdout.write(`${JSON.stringify({ rows, stepStats, stats, poolStats })}\n`);
 }

@@ -8,9 +8,9 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import { Ring } from '../../src/index.js';
+import { createBufferPool, Ring } from '../../src/index.js';
 import { plan, sendFromPool } from './pool-helpers.js';
-import { childAdopt } from './backends.js';
+import { childAdopt, childBackend } from './backends.js';
 
 async function main(): Promise<void> {
   const [host, portText, seedText, sizeText, countText, minText] = process.argv.slice(2);
@@ -19,12 +19,14 @@ async function main(): Promise<void> {
   }
   const seed = Number(seedText);
   const bufferSize = Number(sizeText);
-  const ring = new Ring();
-  const pool = ring.createBufferPool({ bufferSize, count: Number(countText) });
+  // io_uring: this Ring's registered pool; the other backends: a pool of plain memory (no Ring).
+  const backend = childBackend();
+  const ring = backend === 'io_uring' ? new Ring() : undefined;
+  const pool = ring !== undefined ? ring.createBufferPool({ bufferSize, count: Number(countText) }) : createBufferPool({ bufferSize, count: Number(countText), backend });
   const sock = net.connect({ host, port: Number(portText) });
   await once(sock, 'connect');
   sock.resume(); // read the receiver's end of stream
-  const zs = childAdopt(ring, sock); // the parent's backend (URING_ZC_TEST_BACKEND); the pool is this Ring's
+  const zs = childAdopt(ring, sock); // the parent's backend (URING_ZC_TEST_BACKEND)
   const report = await sendFromPool(zs, pool, seed, plan(seed, bufferSize, Number(minText)));
   const stats = zs.stats();
   const poolStats = pool.stats();
@@ -32,7 +34,7 @@ async function main(): Promise<void> {
   sock.end();
   await once(sock, 'close');
   await pool.close();
-  await ring.close();
+  await ring?.close();
   process.stdout.write(`${JSON.stringify({ report, stats, poolStats })}\n`);
 }
 
