@@ -70,6 +70,11 @@ export interface NativeBinding {
   resetIfLingering(fd: number): number;
   /** Performs the send the SQE in `sqe` describes as one non-blocking sendto/sendmsg (MSG_ZEROCOPY with `zc`): bytes or -errno. */
   sqeSend(sqe: Uint32Array, zc: boolean): number;
+  /**
+   * Performs send SQEs 0..n-1 of `sqes` (16 words each) in order, consecutive ones on one datagram socket as one
+   * sendmmsg; res[i] = bytes or -errno. Stops after the first that fails; returns how many were performed.
+   */
+  sqeSendBatch(sqes: Uint32Array, n: number, msgZc: boolean, res: Int32Array): number;
   /** A pipe (O_CLOEXEC) raised to `size` bytes where allowed: [readFd, writeFd, capacity] or -errno. */
   pipeOpen(size: number): [number, number, number] | number;
   /**
