@@ -182,6 +182,8 @@ export class SyscallRing {
   private roundQueued = false;
   /** A round is running: sends its callbacks queue join it (or the next turn), not a microtask of their own. */
   private inRound = false;
+  /** onEvents() is running, before it arms the sockets that reported (see watch()). */
+  private inEvents = false;
   private pollRefd = false;
   /** Zero-copy sends not completed, requests waiting, and requests pending: the loop stays alive while > 0. */
   private outstanding = 0;
@@ -542,6 +544,8 @@ export class SyscallRing {
       return;
     }
     if (st.events === want && !st.fired) return;
+    // A socket that reported in this onEvents() call is armed at its end.
+    if (st.fired && this.inEvents) return;
     // One-shot: after it reports once, the socket's further wake-ups (one per completion, in the
     // middle of our sendmsg calls) stop at the epoll set instead of waking it and, through it, the
     // event loop's epoll; armed again here after each round, which reads every completion queued.
@@ -555,6 +559,21 @@ export class SyscallRing {
   /** The epoll set's fd is readable: some socket is writable, or has completions or an error. */
   private onEvents(): void {
     if (this.closedFlag) return;
+    this.inEvents = true;
+    try {
+      this.takeEvents();
+    } finally {
+      this.inEvents = false;
+    }
+    // Armed again only now, after the sends their completions made room for: what completes
+    // during those sendmsg calls does not wake anyone (see watch()), and arming reports it at once.
+    const fired = this.fired;
+    for (let i = 0; i < fired.length; i++) if (this.fds.get(fired[i]!.fd) === fired[i]) this.watch(fired[i]!);
+    fired.length = 0;
+  }
+
+  /** onEvents(): what the set reports, handled, and the sends that made possible. */
+  private takeEvents(): void {
     const ev = this.events;
     for (let rounds = 0; rounds < 8; rounds++) {
       const n = native.epollWait(this.epfd, ev);
@@ -564,6 +583,16 @@ export class SyscallRing {
         if (st === undefined) continue;
         const events = ev[2 * i + 1]!;
         st.fired = true;
+        if (st.events >= 0) {
+          // Out of the set while this call sends (armed again at its end): a socket in an epoll
+          // set has a waiter, and then every send's completion and freed buffer space wakes it
+          // (a lock and an interrupt-restoring unlock in the kernel, twice per send, although the
+          // one-shot entry ignores them); without one, those are skipped. Removing and adding
+          // costs one syscall more per wake-up than re-arming. Measured (bench/ab.ts --backend
+          // msg_zerocopy, both orders): see docs/design.md, "msg_zerocopy: batches".
+          native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);
+          st.events = -1;
+        }
         let got = 0;
         if ((events & EPOLLERR) !== 0 && this.backend === 'msg_zerocopy') got = this.readCompletions(st);
         if ((events & (EPOLLOUT | EPOLLHUP)) !== 0 || ((events & EPOLLERR) !== 0 && got === 0)) this.retry(st);
@@ -577,11 +606,6 @@ export class SyscallRing {
       if (n < ev.length >>> 1) break;
     }
     this.round();
-    // Armed again only now, after the sends their completions made room for: what completes
-    // during those sendmsg calls does not wake anyone (see watch()), and arming reports it at once.
-    const fired = this.fired;
-    for (let i = 0; i < fired.length; i++) if (this.fds.get(fired[i]!.fd) === fired[i]) this.watch(fired[i]!);
-    fired.length = 0;
   }
 
   private onTimer(st: FdState): void {
