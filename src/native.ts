@@ -58,8 +58,11 @@ export interface NativeBinding {
   setErrqueueNext(fd: number, id: number): number;
   /** setsockopt of an int option: 0 or -errno. */
   setSockOpt(fd: number, level: number, name: number, value: number): number;
-  /** Drains MSG_ZEROCOPY completions into `out` as [lo, hi, copied] triples: how many, or -errno (-EAGAIN: none). */
-  zcCompletions(fd: number, out: Uint32Array): number;
+  /**
+   * Drains MSG_ZEROCOPY completions into `out` as [lo, hi, copied] triples: how many, or -errno (-EAGAIN: none);
+   * with `expect`, it stops once they cover that many numbers.
+   */
+  zcCompletions(fd: number, out: Uint32Array, expect?: number): number;
   epollCreate(): number;
   epollCtl(epfd: number, op: number, fd: number, events: number): number;
   /** Never waits: [fd, events] pairs into `out`; how many, or -errno. */

@@ -169,6 +169,7 @@ export class SyscallRing {
   private readonly batchSqes = new Uint32Array(16 * BATCH);
   private readonly batchOps: (RingOp | undefined)[] = new Array<RingOp | undefined>(BATCH).fill(undefined);
   private readonly batchRes = new Int32Array(BATCH);
+  private readonly batchSt: (FdState | undefined)[] = new Array<FdState | undefined>(BATCH).fill(undefined);
   private readonly pending = new Fifo<RingOp>(64);
   private readonly fds = new Map<number, FdState>();
   private readonly sockets = new Set<{ destroy(): Promise<void> }>();
@@ -411,6 +412,7 @@ export class SyscallRing {
         this.scratchUsed = 0;
         continue;
       }
+      this.batchSt[k] = st;
       ops[k++] = op;
     }
     if (k > 0) this.sendBatch(k);
@@ -431,14 +433,17 @@ export class SyscallRing {
       this.pending.unshift(ops[i]!);
       this.outstanding++;
     }
+    const sts = this.batchSt;
     for (let i = 0; i < k; i++) {
       const op = ops[i]!;
+      const st = sts[i];
       ops[i] = undefined;
+      sts[i] = undefined;
       if (i >= done) continue;
       const o = i << 4;
       const opcode = B[o]! & 0xff;
       const zc = msgZc && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && B[o + 6]! > 0;
-      this.afterSend(op, this.fds.get(B[o + 1]!), res[i]!, zc);
+      this.afterSend(op, st, res[i]!, zc);
     }
   }
 
@@ -494,7 +499,7 @@ export class SyscallRing {
     if (zc && res > 0 && st !== undefined) {
       st.zc.add(op);
       this.outstanding++;
-      if (st.events < 0 && st.timer === null) this.watch(st);
+      if (st.events < 0 && st.timer === null && !(st.fired && this.inEvents)) this.watch(st);
       op.complete(res, IORING_CQE_F_MORE);
       return;
     }
@@ -564,6 +569,7 @@ export class SyscallRing {
       this.takeEvents();
     } finally {
       this.inEvents = false;
+      this.inRound = false;
     }
     // Armed again only now, after the sends their completions made room for: what completes
     // during those sendmsg calls does not wake anyone (see watch()), and arming reports it at once.
@@ -575,6 +581,9 @@ export class SyscallRing {
   /** onEvents(): what the set reports, handled, and the sends that made possible. */
   private takeEvents(): void {
     const ev = this.events;
+    // The sends that the completions' callbacks queue go in the round() at the end, not in a
+    // microtask of their own (inRound: see scheduleFlush(); round() clears it).
+    this.inRound = true;
     for (let rounds = 0; rounds < 8; rounds++) {
       const n = native.epollWait(this.epfd, ev);
       if (n <= 0) break;
@@ -632,7 +641,8 @@ export class SyscallRing {
     const r = this.ranges;
     let total = 0;
     for (;;) {
-      const n = native.zcCompletions(st.fd, r);
+      // (Stops once they cover every send outstanding: spares the read that would say EAGAIN.)
+      const n = native.zcCompletions(st.fd, r, st.zc.size);
       if (n <= 0) break;
       total += n;
       for (let i = 0; i < n; i++) {

@@ -110,23 +110,35 @@ int uzc_zc_drain(int fd) {
  * one number per send call that queued data; hi may have wrapped below lo) no longer reference
  * their memory, and copied = 1 when the kernel copied them after all
  * (SO_EE_CODE_ZEROCOPY_COPIED). Entries of another origin (ICMP errors, were IP_RECVERR set) are
- * skipped. -EAGAIN: nothing queued. */
+ * skipped. -EAGAIN: nothing queued. With `expect` (> 0), it stops once the entries read cover that
+ * many numbers. */
 napi_value uzc_zc_completions(napi_env env, napi_callback_info info) {
-  int64_t fd;
+  int64_t fd, expect = 0;
   size_t len;
   void *data;
-  UZC_CHECK(env, !fd_words_args(env, info, napi_uint32_array, 3, &fd, &data, &len),
-            "zcCompletions(fd, out: Uint32Array of 3+ words)");
+  size_t argc = 3;
+  napi_value argv[3];
+  UZC_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && (argc == 2 || argc == 3) &&
+                     !uzc_arg_int(env, argv[0], &fd) && !words_arg(env, argv[1], napi_uint32_array, 3, &data, &len) &&
+                     (argc == 2 || !uzc_arg_int(env, argv[2], &expect)),
+            "zcCompletions(fd, out: Uint32Array of 3+ words, expect?: number)");
   uint32_t *out = data;
   size_t max = len / 3, n = 0;
-  while (n < max) {
+  /* The numbers read so far: once they cover the `expect` sends outstanding, the queue holds no
+   * completion of ours and the call that would say EAGAIN is spared (one syscall per wake-up).
+   * Were some of them not ours (numbers of an earlier adopter merged into a range), what stays
+   * queued keeps the socket reporting, and is read at the next wake-up. */
+  uint64_t covered = 0;
+  while (n < max && (expect <= 0 || covered < (uint64_t)expect)) {
     int r = read_zc((int)fd, &out[3 * n], &out[3 * n + 1], &out[3 * n + 2]);
     if (r < 0) {
       if (n > 0) break;
       return uzc_int(env, r);
     }
     if (r > 0) {
-      uzc_zc_outstanding(env, -(int)(out[3 * n + 1] - out[3 * n] + 1));
+      uint32_t count = out[3 * n + 1] - out[3 * n] + 1; /* unsigned: right across the wrap */
+      uzc_zc_outstanding(env, -(int)count);
+      covered += count;
       n++;
     }
   }
