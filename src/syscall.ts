@@ -72,6 +72,8 @@ class FdState {
   timer: NodeJS.Timeout | null = null;
   /** The socket let go of the descriptor: it closes once the last completion is read. */
   released = false;
+  /** Closed and forgotten (closeIfDone): a new FdState may have its fd. */
+  gone = false;
   /** cancelFd() calls so far: a sendfile job that was on the threadpool during one does not park. */
   cancels = 0;
   constructor(readonly fd: number, readonly inode: number, firstId: number) {
@@ -172,6 +174,8 @@ export class SyscallRing {
   private readonly batchOps: (RingOp | undefined)[] = new Array<RingOp | undefined>(BATCH).fill(undefined);
   private readonly batchRes = new Int32Array(BATCH);
   private readonly batchSt: (FdState | undefined)[] = new Array<FdState | undefined>(BATCH).fill(undefined);
+  /** The FdState runBatch() looked up last. */
+  private lastSt: FdState | undefined = undefined;
   private readonly pending = new Fifo<RingOp>(64);
   private readonly fds = new Map<number, FdState>();
   private readonly sockets = new Set<{ destroy(): Promise<void> }>();
@@ -281,6 +285,8 @@ export class SyscallRing {
     st.timer = null;
     if (st.events >= 0) native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);
     this.fds.delete(st.fd);
+    st.gone = true;
+    if (this.lastSt === st) this.lastSt = undefined;
     native.close(st.fd);
   }
 
@@ -400,16 +406,24 @@ export class SyscallRing {
       taken++;
       const o = k << 4;
       op.prep(B, o, 0);
-      const st = this.fds.get(B[o + 1]!);
+      const fd = B[o + 1]!;
+      // (Most batches are one socket's: the last lookup is kept.)
+      let st = this.lastSt;
+      if (st === undefined || st.fd !== fd || st.gone) this.lastSt = st = this.fds.get(fd);
       if (st !== undefined && st.waiting.length > 0) {
         // Behind a request that waits on this socket: in order, after it.
         this.park(st, op, st.waitingFor);
         continue;
       }
       if ((B[o]! & 0xff) === IORING_OP_SPLICE) {
-        // The sends before it go first (their msghdrs are in the scratch it will reuse).
-        if (k > 0) this.sendBatch(k);
-        k = 0;
+        if (k > 0) {
+          // The sends before it go first, as a batch (their msghdrs are in the scratch that it
+          // reuses), and it begins the next: what that batch puts back goes before it, in order.
+          this.pending.unshift(op);
+          this.outstanding++;
+          taken--;
+          break;
+        }
         this.execute(op);
         this.scratchUsed = 0;
         continue;
