@@ -3,8 +3,9 @@
  * completions read from the socket's error queue) and `copy` (the same sendmsg without the flag).
  *
  * Where the seam is, and why there: a SyscallRing executes the very requests a Ring does. Each
- * request writes its SQE (RingOp#prep) into a scratch entry here; this module performs what the
- * SQE says with one non-blocking syscall and reports the CQEs io_uring would have posted — the
+ * request writes its SQE (RingOp#prep) into a batch here; this module performs what the SQEs say
+ * with non-blocking syscalls (one call into C per batch of up to 64; consecutive sends on one
+ * datagram socket as one sendmmsg) and reports the CQEs io_uring would have posted — the
  * result, with IORING_CQE_F_MORE when a zero-copy send queued data, then its IORING_CQE_F_NOTIF
  * when an error-queue range covers it (with IORING_NOTIF_USAGE_ZC_COPIED for
  * SO_EE_CODE_ZEROCOPY_COPIED). So the socket layer — order, batching, policy, pools, stats,
@@ -21,8 +22,9 @@
  *   the socket no completion can come to free it, so the send goes again by copying at once;
  *   otherwise it waits for the next completion on that socket.
  * Completions are read when the epoll set reports an error-queue entry (a poll callback of the
- * event loop, bounded in rounds, as the Ring's pump), and on a timer while a socket keeps
- * reporting an error without entries.
+ * event loop, bounded in rounds, as the Ring's pump), again right after the sends that callback
+ * made (see takeEvents()), and on a timer while a socket keeps reporting an error without
+ * entries. docs/design.md, "The backends without io_uring", has what each step measured.
  */
 import { native, type PollHandle } from './native.js';
 import { ringClosedError } from './errors.js';
@@ -392,7 +394,7 @@ export class SyscallRing {
    * sendmmsg(2)) and reports their result CQEs; returns how many requests it took. Each request
    * writes its SQE into the batch; one that waits on its socket parks (in order, behind it), and a
    * SPLICE runs alone, after the sends before it. Measured (bench/ab.ts --backend msg_zerocopy,
-   * both orders): see docs/design.md, "msg_zerocopy: batches".
+   * both orders): see docs/design.md, "The backends without io_uring".
    */
   private runBatch(max: number): number {
     const B = this.batchSqes;
@@ -614,7 +616,7 @@ export class SyscallRing {
           // (a lock and an interrupt-restoring unlock in the kernel, twice per send, although the
           // one-shot entry ignores them); without one, those are skipped. Removing and adding
           // costs one syscall more per wake-up than re-arming. Measured (bench/ab.ts --backend
-          // msg_zerocopy, both orders): see docs/design.md, "msg_zerocopy: batches".
+          // msg_zerocopy, both orders): see docs/design.md, "The backends without io_uring".
           native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);
           st.events = -1;
         }
@@ -639,7 +641,7 @@ export class SyscallRing {
     // spares a wake-up of the event loop per batch (its epoll_wait, ours, and the socket leaving
     // and joining our set). A read that finds nothing (-EAGAIN: the completions come later, from
     // the device) ends it. Measured (bench/ab.ts --backend msg_zerocopy, both orders): see
-    // docs/design.md, "msg_zerocopy: batches".
+    // docs/design.md, "The backends without io_uring".
     const fired = this.fired;
     for (let again = 0; again < AGAIN && this.pending.length === 0; again++) {
       let got = 0;
