@@ -91,7 +91,8 @@ class FdState {
  * Completions may come in any order; `low` moves past the completed ones. 32-bit arithmetic
  * throughout: the counter wraps.
  */
-class ZcWindow {
+/** @internal Exported for its tests (test/batch.test.ts). */
+export class ZcWindow {
   private ops: (RingOp | undefined)[] = new Array<RingOp | undefined>(64).fill(undefined);
   private mask = 63;
   /** The oldest number not completed (== next when none is outstanding). */

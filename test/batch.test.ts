@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { adopt, capabilities, type ZeroCopySocket } from '../src/index.js';
+import { ZcWindow } from '../src/syscall.js';
 import { within } from './helpers/env.js';
 import { boundUdp, closeDgram, udpReceiver } from './helpers/net.js';
 
@@ -150,4 +151,29 @@ test('copy: a callback that destroys its socket while the rest of a refused batc
     await closeDgram(tx);
     await closeDgram(rx.socket);
   }
+});
+
+test('the window of zero-copy sends awaiting completion: numbers across the 32-bit wrap, completions out of order, ranges reaching outside it, growth past 64', () => {
+  const op = (n: number) => ({ sock: {}, n, prep() {}, complete: () => true, abandon() {} });
+  const w = new ZcWindow(0xffffffff - 99);
+  const ops = Array.from({ length: 300 }, (_, i) => op(i));
+  for (const o of ops) w.add(o);
+  assert.equal(w.size, 300);
+  assert.equal(w.next, 200, 'the counter wrapped');
+  // Numbers outside [low, next) are not ours.
+  assert.equal(w.take(200), undefined);
+  assert.equal(w.take(0xffffffff - 100), undefined);
+  assert.equal(w.clip(200, 5), 0);
+  assert.equal(w.clip(195, 10), 5, 'a range reaching past next is cut there');
+  // Out of order: the middle first (across the wrap), then the oldest.
+  // Numbers 0xfffffff5..9 are sends 89..109.
+  for (let id = 0xffffffff - 10, k = 0; k < 21; id = (id + 1) >>> 0, k++) assert.equal(w.take(id), ops[89 + k], `number ${id}`);
+  assert.equal(w.take(0xffffffff - 10), undefined, 'completed once only');
+  assert.equal(w.low, 0xffffffff - 99, 'low stays at the oldest not completed');
+  for (let k = 0; k < 89; k++) assert.equal(w.take((0xffffffff - 99 + k) >>> 0), ops[k]);
+  assert.equal(w.low, 10, 'low moved past the completed ones, across the wrap');
+  assert.equal(w.size, 190);
+  for (let id = 10; id < 200; id++) assert.equal(w.take(id), ops[id + 100]);
+  assert.equal(w.size, 0);
+  assert.equal(w.low, w.next);
 });
