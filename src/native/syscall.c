@@ -374,25 +374,21 @@ napi_value uzc_sqe_send_batch(napi_env env, napi_callback_info info) {
       }
     }
     if (run > 1 && !is_dgram((int)w[1])) run = 1;
-    if (run == 1) {
-      ssize_t r = sqe_send_one(w, zc);
-      res[i] = (int32_t)r;
-      done = ++i;
-      if (r < 0) break;
-      if (r > 0 && zc) zc_sent++;
-      continue;
+    int m = 0;
+    ssize_t r = 1; /* this SQE's result where it goes alone; 1: not tried yet */
+    if (run > 1) {
+      for (int j = 0; j < run; j++) {
+        sqe_msg(sqes + 16 * (i + j), &mm[j].msg_hdr, &iov[j]);
+        mm[j].msg_len = 0;
+      }
+      do {
+        m = sendmmsg((int)w[1], mm, (unsigned)run, flags);
+      } while (m < 0 && errno == EINTR);
+      if (m < 0) r = -errno; /* the first message failed: its errno */
     }
-    for (int j = 0; j < run; j++) {
-      sqe_msg(sqes + 16 * (i + j), &mm[j].msg_hdr, &iov[j]);
-      mm[j].msg_len = 0;
-    }
-    int m;
-    do {
-      m = sendmmsg((int)w[1], mm, (unsigned)run, flags);
-    } while (m < 0 && errno == EINTR);
     if (m <= 0) {
-      /* (0 is not a result sendmmsg gives for vlen > 0; were it, this SQE goes alone.) */
-      ssize_t r = m < 0 ? -errno : sqe_send_one(w, zc);
+      /* A run of one (or a sendmmsg that reported 0, which it does not for vlen > 0): alone. */
+      if (r > 0) r = sqe_send_one(w, zc);
       res[i] = (int32_t)r;
       done = ++i;
       if (r < 0) break;
