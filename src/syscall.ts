@@ -375,11 +375,13 @@ export class SyscallRing {
 
   private round(): void {
     let n = 0;
+    // (Within takeEvents() it stays set: that callback sends what is queued before it returns.)
+    const was = this.inRound;
     this.inRound = true;
     try {
       while (n < ROUND && this.pending.length > 0) n += this.runBatch(ROUND - n);
     } finally {
-      this.inRound = false;
+      this.inRound = was;
     }
     if (this.pending.length > 0 && !this.roundQueued) {
       // A long queue goes on at the next turn: timers and other I/O keep their turn.
@@ -606,8 +608,8 @@ export class SyscallRing {
   /** onEvents(): what the set reports, handled, and the sends that made possible. */
   private takeEvents(): void {
     const ev = this.events;
-    // The sends that the completions' callbacks queue go in the round() at the end, not in a
-    // microtask of their own (inRound: see scheduleFlush(); round() clears it).
+    // The sends that the completions' callbacks queue go in a round() here, not in a microtask of
+    // their own (inRound: see scheduleFlush(); onEvents() clears it).
     this.inRound = true;
     for (let rounds = 0; rounds < 8; rounds++) {
       const n = native.epollWait(this.epfd, ev);
