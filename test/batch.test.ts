@@ -7,10 +7,14 @@
  * tick, and a callback that destroys the socket while the rest of its batch waits to go again.
  */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { adopt, capabilities, type ZeroCopySocket } from '../src/index.js';
 import { ZcWindow } from '../src/syscall.js';
 import { within } from './helpers/env.js';
+import { collectChild } from './helpers/pool-helpers.js';
 import { boundUdp, closeDgram, udpReceiver } from './helpers/net.js';
 
 const KINDS = ['msg_zerocopy', 'copy'] as const;
@@ -177,3 +181,27 @@ test('the window of zero-copy sends awaiting completion: numbers across the 32-b
   assert.equal(w.size, 0);
   assert.equal(w.low, w.next);
 });
+
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'batch-child.js');
+const straceReason = spawnSync('strace', ['-V'], { encoding: 'utf8' }).status === 0 ? false : 'strace is not installed (its fault injection stands in for a seccomp profile that refuses sendmmsg)';
+
+for (const kind of KINDS) {
+  for (const errno of ['ENOSYS', 'EPERM']) {
+    test(`${kind}: where sendmmsg(2) is refused (${errno}, as a seccomp profile allowing only sendto/sendmsg would), every datagram goes alone: all arrive once, in order, none fails`, { timeout: 30_000, skip: reason(kind) || straceReason }, async () => {
+      const rx = await udpReceiver();
+      try {
+        const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=sendmmsg', '-e', `inject=sendmmsg:error=${errno}`,
+          process.execPath, CHILD, kind, String(rx.port), '40'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const r = await collectChild(child, 25_000);
+        assert.equal(r.code, 0, r.err);
+        const out = JSON.parse(r.out.trim().split('\n').pop()!) as { sent: number; errors: number; codes: string[]; backend: string };
+        assert.equal(out.backend, kind);
+        assert.deepEqual({ sent: out.sent, errors: out.errors, codes: out.codes }, { sent: 80, errors: 0, codes: [] });
+        await rx.waitFor(80, 5_000);
+        assert.deepEqual(rx.messages.map((m) => m.data.readUInt32BE(0)), Array.from({ length: 80 }, (_, i) => i));
+      } finally {
+        await closeDgram(rx.socket);
+      }
+    });
+  }
+}

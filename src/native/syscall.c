@@ -318,6 +318,10 @@ napi_value uzc_sqe_send(napi_env env, napi_callback_info info) {
 /* Most SQEs of one sqeSendBatch() call (the TypeScript layer's batch has as many). */
 #define BATCH_MAX 64
 
+/* sendmmsg(2) was refused where sendmsg is not (see sqeSendBatch): every send goes alone. Set
+ * once, read by every thread; a thread that has not seen it yet only asks once more. */
+static volatile int mmsg_refused;
+
 /* Whether `fd` is a datagram socket: only those get several messages per sendmmsg(2) (a stream
  * send cut short must be continued before the next one goes, which sendmmsg would not do). */
 static bool is_dgram(int fd) {
@@ -373,9 +377,10 @@ napi_value uzc_sqe_send_batch(napi_env env, napi_callback_info info) {
         run++;
       }
     }
-    if (run > 1 && !is_dgram((int)w[1])) run = 1;
+    if (run > 1 && (mmsg_refused || !is_dgram((int)w[1]))) run = 1;
     int m = 0;
-    ssize_t r = 1; /* this SQE's result where it goes alone; 1: not tried yet */
+    ssize_t r = 0; /* this SQE's result where it goes alone */
+    bool tried = false;
     if (run > 1) {
       for (int j = 0; j < run; j++) {
         sqe_msg(sqes + 16 * (i + j), &mm[j].msg_hdr, &iov[j]);
@@ -384,11 +389,21 @@ napi_value uzc_sqe_send_batch(napi_env env, napi_callback_info info) {
       do {
         m = sendmmsg((int)w[1], mm, (unsigned)run, flags);
       } while (m < 0 && errno == EINTR);
-      if (m < 0) r = -errno; /* the first message failed: its errno */
+      if (m < 0) {
+        r = -errno; /* the first message failed: its errno */
+        tried = true;
+      }
+      if (r == -ENOSYS || r == -EPERM) {
+        /* Or sendmmsg itself is refused (a seccomp profile that allows sendto/sendmsg only):
+         * the message alone says which. Refused, it is not tried again in this process. */
+        ssize_t alone = sqe_send_one(w, zc);
+        if (alone != r) mmsg_refused = 1;
+        r = alone;
+      }
     }
     if (m <= 0) {
       /* A run of one (or a sendmmsg that reported 0, which it does not for vlen > 0): alone. */
-      if (r > 0) r = sqe_send_one(w, zc);
+      if (!tried) r = sqe_send_one(w, zc);
       res[i] = (int32_t)r;
       done = ++i;
       if (r < 0) break;
