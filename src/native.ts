@@ -58,8 +58,11 @@ export interface NativeBinding {
   setErrqueueNext(fd: number, id: number): number;
   /** setsockopt of an int option: 0 or -errno. */
   setSockOpt(fd: number, level: number, name: number, value: number): number;
-  /** Drains MSG_ZEROCOPY completions into `out` as [lo, hi, copied] triples: how many, or -errno (-EAGAIN: none). */
-  zcCompletions(fd: number, out: Uint32Array): number;
+  /**
+   * Drains MSG_ZEROCOPY completions into `out` as [lo, hi, copied] triples: how many, or -errno (-EAGAIN: none);
+   * with `expect`, it stops once they cover that many numbers.
+   */
+  zcCompletions(fd: number, out: Uint32Array, expect?: number): number;
   epollCreate(): number;
   epollCtl(epfd: number, op: number, fd: number, events: number): number;
   /** Never waits: [fd, events] pairs into `out`; how many, or -errno. */
@@ -70,6 +73,11 @@ export interface NativeBinding {
   resetIfLingering(fd: number): number;
   /** Performs the send the SQE in `sqe` describes as one non-blocking sendto/sendmsg (MSG_ZEROCOPY with `zc`): bytes or -errno. */
   sqeSend(sqe: Uint32Array, zc: boolean): number;
+  /**
+   * Performs send SQEs 0..n-1 of `sqes` (16 words each) in order, consecutive ones on one datagram socket as one
+   * sendmmsg; res[i] = bytes or -errno. Stops after the first that fails; returns how many were performed.
+   */
+  sqeSendBatch(sqes: Uint32Array, n: number, msgZc: boolean, res: Int32Array): number;
   /** A pipe (O_CLOEXEC) raised to `size` bytes where allowed: [readFd, writeFd, capacity] or -errno. */
   pipeOpen(size: number): [number, number, number] | number;
   /**

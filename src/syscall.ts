@@ -3,8 +3,9 @@
  * completions read from the socket's error queue) and `copy` (the same sendmsg without the flag).
  *
  * Where the seam is, and why there: a SyscallRing executes the very requests a Ring does. Each
- * request writes its SQE (RingOp#prep) into a scratch entry here; this module performs what the
- * SQE says with one non-blocking syscall and reports the CQEs io_uring would have posted — the
+ * request writes its SQE (RingOp#prep) into a batch here; this module performs what the SQEs say
+ * with non-blocking syscalls (one call into C per batch of up to 64; consecutive sends on one
+ * datagram socket as one sendmmsg) and reports the CQEs io_uring would have posted — the
  * result, with IORING_CQE_F_MORE when a zero-copy send queued data, then its IORING_CQE_F_NOTIF
  * when an error-queue range covers it (with IORING_NOTIF_USAGE_ZC_COPIED for
  * SO_EE_CODE_ZEROCOPY_COPIED). So the socket layer — order, batching, policy, pools, stats,
@@ -21,8 +22,9 @@
  *   the socket no completion can come to free it, so the send goes again by copying at once;
  *   otherwise it waits for the next completion on that socket.
  * Completions are read when the epoll set reports an error-queue entry (a poll callback of the
- * event loop, bounded in rounds, as the Ring's pump), and on a timer while a socket keeps
- * reporting an error without entries.
+ * event loop, bounded in rounds, as the Ring's pump), again right after the sends that callback
+ * made (see takeEvents()), and on a timer while a socket keeps reporting an error without
+ * entries. docs/design.md, "The backends without io_uring", has what each step measured.
  */
 import { native, type PollHandle } from './native.js';
 import { ringClosedError } from './errors.js';
@@ -46,6 +48,10 @@ const EPOLLONESHOT = 0x40000000;
 const SCRATCH_BYTES = 64 * 1024;
 /** Most requests executed in one round; the rest go on the next turn of the event loop. */
 const ROUND = 4096;
+/** Most requests performed by one call into C (native/syscall.c BATCH_MAX). */
+const BATCH = 64;
+/** Reads of the error queue after a wake-up's sends, at most (see takeEvents()). */
+const AGAIN = 8;
 /** Interval of the error-queue timer (see FdState#timer). */
 const ERRQUEUE_POLL_MS = 5;
 
@@ -58,10 +64,8 @@ class FdState {
   /** Requests waiting (in order) for writability or for a completion; new ones queue behind. */
   readonly waiting = new Fifo<RingOp>();
   waitingFor = 0;
-  /** The socket's MSG_ZEROCOPY counter: the number its next zero-copy send will have. */
-  nextId: number;
-  /** Zero-copy sends whose completion has not come, by number. */
-  readonly zc = new Map<number, RingOp>();
+  /** Zero-copy sends whose completion has not come, by their number of the socket's counter. */
+  readonly zc: ZcWindow;
   /** Events the epoll set watches for this fd, or -1 when it is not in the set. */
   events = -1;
   /** It reported an event: one-shot, so the set ignores it until watch() arms it again. */
@@ -70,10 +74,80 @@ class FdState {
   timer: NodeJS.Timeout | null = null;
   /** The socket let go of the descriptor: it closes once the last completion is read. */
   released = false;
+  /** Closed and forgotten (closeIfDone): a new FdState may have its fd. */
+  gone = false;
   /** cancelFd() calls so far: a sendfile job that was on the threadpool during one does not park. */
   cancels = 0;
-  constructor(readonly fd: number, readonly inode: number, firstId: number) {
-    this.nextId = firstId;
+  constructor(readonly fd: number, readonly inode: number, firstId: number, readonly dgram: boolean) {
+    this.zc = new ZcWindow(firstId);
+  }
+}
+
+/**
+ * The zero-copy sends of one socket waiting for their completion, by number: the socket's
+ * MSG_ZEROCOPY counter gives consecutive numbers to the calls that succeed, so the outstanding
+ * ones are a window [low, next) of it, kept in a circular array (a Map's set and delete, and its
+ * rehashing as it grows and shrinks, were ~5 % of the backend's CPU per 60 KB datagram, perf).
+ * Completions may come in any order; `low` moves past the completed ones. 32-bit arithmetic
+ * throughout: the counter wraps.
+ */
+/** @internal Exported for its tests (test/batch.test.ts). */
+export class ZcWindow {
+  private ops: (RingOp | undefined)[] = new Array<RingOp | undefined>(64).fill(undefined);
+  private mask = 63;
+  /** The oldest number not completed (== next when none is outstanding). */
+  low: number;
+  /** The socket's MSG_ZEROCOPY counter: the number its next zero-copy send will have. */
+  next: number;
+  /** Sends outstanding. */
+  size = 0;
+
+  constructor(first: number) {
+    this.low = first;
+    this.next = first;
+  }
+
+  /** The next zero-copy send (it took number `next`) waits for its completion. */
+  add(op: RingOp): void {
+    if (((this.next - this.low) >>> 0) > this.mask) this.grow();
+    this.ops[this.next & this.mask] = op;
+    this.next = (this.next + 1) >>> 0;
+    this.size++;
+  }
+
+  /** The send numbered `id`, taken out of the window; undefined when no send outstanding has it. */
+  take(id: number): RingOp | undefined {
+    if (((id - this.low) >>> 0) >= ((this.next - this.low) >>> 0)) return undefined;
+    const i = id & this.mask;
+    const op = this.ops[i];
+    if (op === undefined) return undefined;
+    this.ops[i] = undefined;
+    this.size--;
+    if (id === this.low) {
+      let low = (id + 1) >>> 0;
+      while (low !== this.next && this.ops[low & this.mask] === undefined) low = (low + 1) >>> 0;
+      this.low = low;
+    }
+    return op;
+  }
+
+  /** How many numbers from `id` on, at most `count`, lie in the window (the rest are not ours). */
+  clip(id: number, count: number): number {
+    const off = (id - this.low) >>> 0;
+    const span = (this.next - this.low) >>> 0;
+    if (off >= span) return 0;
+    return Math.min(count, span - off);
+  }
+
+  private grow(): void {
+    const old = this.ops;
+    const oldMask = this.mask;
+    const n = 2 * old.length;
+    const ops = new Array<RingOp | undefined>(n).fill(undefined);
+    const mask = n - 1;
+    for (let id = this.low; id !== this.next; id = (id + 1) >>> 0) ops[id & mask] = old[id & oldMask];
+    this.ops = ops;
+    this.mask = mask;
   }
 }
 
@@ -98,6 +172,13 @@ export class SyscallRing {
   private scratchUsed = 0;
   /** One SQE, where a request describes itself. */
   private readonly sqe = new Uint32Array(16);
+  /** The SQEs of one batch (runBatch), their requests, and their results. */
+  private readonly batchSqes = new Uint32Array(16 * BATCH);
+  private readonly batchOps: (RingOp | undefined)[] = new Array<RingOp | undefined>(BATCH).fill(undefined);
+  private readonly batchRes = new Int32Array(BATCH);
+  private readonly batchSt: (FdState | undefined)[] = new Array<FdState | undefined>(BATCH).fill(undefined);
+  /** The FdState runBatch() looked up last. */
+  private lastSt: FdState | undefined = undefined;
   private readonly pending = new Fifo<RingOp>(64);
   private readonly fds = new Map<number, FdState>();
   private readonly sockets = new Set<{ destroy(): Promise<void> }>();
@@ -111,6 +192,8 @@ export class SyscallRing {
   private roundQueued = false;
   /** A round is running: sends its callbacks queue join it (or the next turn), not a microtask of their own. */
   private inRound = false;
+  /** onEvents() is running, before it arms the sockets that reported (see watch()). */
+  private inEvents = false;
   private pollRefd = false;
   /** Zero-copy sends not completed, requests waiting, and requests pending: the loop stays alive while > 0. */
   private outstanding = 0;
@@ -170,7 +253,13 @@ export class SyscallRing {
       firstId = native.claimErrqueue(fd);
       if (firstId < 0) return firstId;
     }
-    this.fds.set(fd, new FdState(fd, inode, firstId));
+    // A datagram socket: many sends per wake-up, so it leaves the epoll set while sent on and has
+    // its error queue read right after its sends (takeEvents()). A stream socket has one request
+    // in the kernel and few completions per wake-up: that would cost two syscalls per wake-up
+    // for nothing (measured, tcp-loopback msg-zc: +45 % CPU per GB).
+    const info = native.sockInfo(fd);
+    const dgram = typeof info !== 'number' && info[1] === 2; /* SOCK_DGRAM */
+    this.fds.set(fd, new FdState(fd, inode, firstId, dgram));
     return 0;
   }
 
@@ -200,11 +289,13 @@ export class SyscallRing {
       this.watch(st);
       return;
     }
-    if (this.backend === 'msg_zerocopy') native.setErrqueueNext(st.fd, st.nextId);
+    if (this.backend === 'msg_zerocopy') native.setErrqueueNext(st.fd, st.zc.next);
     if (st.timer !== null) clearInterval(st.timer);
     st.timer = null;
     if (st.events >= 0) native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);
     this.fds.delete(st.fd);
+    st.gone = true;
+    if (this.lastSt === st) this.lastSt = undefined;
     native.close(st.fd);
   }
 
@@ -284,16 +375,13 @@ export class SyscallRing {
 
   private round(): void {
     let n = 0;
-    let op: RingOp | undefined;
+    // (Within takeEvents() it stays set: that callback sends what is queued before it returns.)
+    const was = this.inRound;
     this.inRound = true;
     try {
-      while (n < ROUND && (op = this.pending.shift()) !== undefined) {
-        this.outstanding--;
-        this.execute(op);
-        n++;
-      }
+      while (n < ROUND && this.pending.length > 0) n += this.runBatch(ROUND - n);
     } finally {
-      this.inRound = false;
+      this.inRound = was;
     }
     if (this.pending.length > 0 && !this.roundQueued) {
       // A long queue goes on at the next turn: timers and other I/O keep their turn.
@@ -307,6 +395,83 @@ export class SyscallRing {
     // that sends again at its completion would otherwise chain microtasks without end and starve
     // the event loop (the sink frees a datagram at once, so there always is one).
     this.afterWork();
+  }
+
+  /**
+   * Executes up to BATCH pending requests (at most `max`) with one call into C
+   * (native/syscall.c sqeSendBatch: consecutive sends on one datagram socket go as one
+   * sendmmsg(2)) and reports their result CQEs; returns how many requests it took. Each request
+   * writes its SQE into the batch; one that waits on its socket parks (in order, behind it), and a
+   * SPLICE runs alone, after the sends before it. Measured (bench/ab.ts --backend msg_zerocopy,
+   * both orders): see docs/design.md, "The backends without io_uring".
+   */
+  private runBatch(max: number): number {
+    const B = this.batchSqes;
+    const ops = this.batchOps;
+    let k = 0;
+    let taken = 0;
+    let op: RingOp | undefined;
+    this.scratchUsed = 0;
+    while (k < BATCH && taken < max && (op = this.pending.shift()) !== undefined) {
+      this.outstanding--;
+      taken++;
+      const o = k << 4;
+      op.prep(B, o, 0);
+      const fd = B[o + 1]!;
+      // (Most batches are one socket's: the last lookup is kept.)
+      let st = this.lastSt;
+      if (st === undefined || st.fd !== fd || st.gone) this.lastSt = st = this.fds.get(fd);
+      if (st !== undefined && st.waiting.length > 0) {
+        // Behind a request that waits on this socket: in order, after it.
+        this.park(st, op, st.waitingFor);
+        continue;
+      }
+      if ((B[o]! & 0xff) === IORING_OP_SPLICE) {
+        if (k > 0) {
+          // The sends before it go first, as a batch (their msghdrs are in the scratch that it
+          // reuses), and it begins the next: what that batch puts back goes before it, in order.
+          this.pending.unshift(op);
+          this.outstanding++;
+          taken--;
+          break;
+        }
+        this.execute(op);
+        this.scratchUsed = 0;
+        continue;
+      }
+      this.batchSt[k] = st;
+      ops[k++] = op;
+    }
+    if (k > 0) this.sendBatch(k);
+    return taken;
+  }
+
+  /** Performs the `k` requests of the batch and reports each one's result. */
+  private sendBatch(k: number): void {
+    const B = this.batchSqes;
+    const ops = this.batchOps;
+    const res = this.batchRes;
+    const msgZc = this.backend === 'msg_zerocopy';
+    const done = native.sqeSendBatch(B, k, msgZc, res);
+    // It stopped at a failed send: the requests after it go back to the front of the queue, in
+    // order, before anything is reported (a report may run a callback that destroys their socket,
+    // which must find them queued), and run again (behind it, if it parks on their socket).
+    for (let i = k - 1; i >= done; i--) {
+      this.pending.unshift(ops[i]!);
+      this.outstanding++;
+    }
+    const sts = this.batchSt;
+    for (let i = 0; i < k; i++) {
+      const op = ops[i]!;
+      const st = sts[i];
+      ops[i] = undefined;
+      sts[i] = undefined;
+      if (i >= done) continue;
+      const o = i << 4;
+      const opcode = B[o]! & 0xff;
+      const zc = msgZc && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && B[o + 6]! > 0;
+      this.afterSend(op, st, res[i]!, zc);
+    }
   }
 
   /**
@@ -331,7 +496,11 @@ export class SyscallRing {
     }
     const len = w[6]!;
     const zc = this.backend === 'msg_zerocopy' && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && len > 0;
-    let res = native.sqeSend(w, zc);
+    this.afterSend(op, st, native.sqeSend(w, zc), zc);
+  }
+
+  /** What follows a send's syscall (`res`): it parks, goes again by copying, or reports its result CQE. */
+  private afterSend(op: RingOp, st: FdState | undefined, res: number, zc: boolean): void {
     if (res === EAGAIN && st !== undefined) {
       this.park(st, op, WRITABLE);
       return;
@@ -343,6 +512,9 @@ export class SyscallRing {
         return;
       }
       // None will come: this one goes by copying (it settles as a copy, without a notification).
+      const w = this.sqe;
+      this.scratchUsed = 0;
+      op.prep(w, 0, 0);
       res = native.sqeSend(w, false);
       if (res === EAGAIN) {
         this.park(st, op, WRITABLE);
@@ -352,11 +524,9 @@ export class SyscallRing {
       return;
     }
     if (zc && res > 0 && st !== undefined) {
-      const id = st.nextId;
-      st.nextId = (id + 1) >>> 0;
-      st.zc.set(id, op);
+      st.zc.add(op);
       this.outstanding++;
-      if (st.events < 0 && st.timer === null) this.watch(st);
+      if (st.events < 0 && st.timer === null && !(st.fired && this.inEvents)) this.watch(st);
       op.complete(res, IORING_CQE_F_MORE);
       return;
     }
@@ -406,6 +576,8 @@ export class SyscallRing {
       return;
     }
     if (st.events === want && !st.fired) return;
+    // A socket that reported in this onEvents() call is armed at its end.
+    if (st.fired && this.inEvents) return;
     // One-shot: after it reports once, the socket's further wake-ups (one per completion, in the
     // middle of our sendmsg calls) stop at the epoll set instead of waking it and, through it, the
     // event loop's epoll; armed again here after each round, which reads every completion queued.
@@ -419,7 +591,26 @@ export class SyscallRing {
   /** The epoll set's fd is readable: some socket is writable, or has completions or an error. */
   private onEvents(): void {
     if (this.closedFlag) return;
+    this.inEvents = true;
+    try {
+      this.takeEvents();
+    } finally {
+      this.inEvents = false;
+      this.inRound = false;
+    }
+    // Armed again only now, after the sends their completions made room for: what completes
+    // during those sendmsg calls does not wake anyone (see watch()), and arming reports it at once.
+    const fired = this.fired;
+    for (let i = 0; i < fired.length; i++) if (this.fds.get(fired[i]!.fd) === fired[i]) this.watch(fired[i]!);
+    fired.length = 0;
+  }
+
+  /** onEvents(): what the set reports, handled, and the sends that made possible. */
+  private takeEvents(): void {
     const ev = this.events;
+    // The sends that the completions' callbacks queue go in a round() here, not in a microtask of
+    // their own (inRound: see scheduleFlush(); onEvents() clears it).
+    this.inRound = true;
     for (let rounds = 0; rounds < 8; rounds++) {
       const n = native.epollWait(this.epfd, ev);
       if (n <= 0) break;
@@ -428,6 +619,16 @@ export class SyscallRing {
         if (st === undefined) continue;
         const events = ev[2 * i + 1]!;
         st.fired = true;
+        if (st.events >= 0 && st.dgram) {
+          // Out of the set while this call sends (armed again at its end): a socket in an epoll
+          // set has a waiter, and then every send's completion and freed buffer space wakes it
+          // (a lock and an interrupt-restoring unlock in the kernel, twice per send, although the
+          // one-shot entry ignores them); without one, those are skipped. Removing and adding
+          // costs one syscall more per wake-up than re-arming. Measured (bench/ab.ts --backend
+          // msg_zerocopy, both orders): see docs/design.md, "The backends without io_uring".
+          native.epollCtl(this.epfd, EPOLL_CTL_DEL, st.fd, 0);
+          st.events = -1;
+        }
         let got = 0;
         if ((events & EPOLLERR) !== 0 && this.backend === 'msg_zerocopy') got = this.readCompletions(st);
         if ((events & (EPOLLOUT | EPOLLHUP)) !== 0 || ((events & EPOLLERR) !== 0 && got === 0)) this.retry(st);
@@ -441,11 +642,25 @@ export class SyscallRing {
       if (n < ev.length >>> 1) break;
     }
     this.round();
-    // Armed again only now, after the sends their completions made room for: what completes
-    // during those sendmsg calls does not wake anyone (see watch()), and arming reports it at once.
+    if (this.backend !== 'msg_zerocopy') return;
+    // The completions of the sends just made are often queued already (a device that frees a
+    // buffer as it sends it, as loopback and the sink do: within the sendmsg call itself): read
+    // them now, and send what their callbacks queue, as the C sender reads its error queue once
+    // per batch of sends; a few times at most, so that other I/O and timers keep their turn. This
+    // spares a wake-up of the event loop per batch (its epoll_wait, ours, and the socket leaving
+    // and joining our set). A read that finds nothing (-EAGAIN: the completions come later, from
+    // the device) ends it. Measured (bench/ab.ts --backend msg_zerocopy, both orders): see
+    // docs/design.md, "The backends without io_uring".
     const fired = this.fired;
-    for (let i = 0; i < fired.length; i++) if (this.fds.get(fired[i]!.fd) === fired[i]) this.watch(fired[i]!);
-    fired.length = 0;
+    for (let again = 0; again < AGAIN && this.pending.length === 0; again++) {
+      let got = 0;
+      for (let i = 0; i < fired.length; i++) {
+        const st = fired[i]!;
+        if (st.dgram && st.zc.size > 0 && st.timer === null && !st.gone) got += this.readCompletions(st);
+      }
+      if (got === 0) break;
+      this.round();
+    }
   }
 
   private onTimer(st: FdState): void {
@@ -472,18 +687,29 @@ export class SyscallRing {
     const r = this.ranges;
     let total = 0;
     for (;;) {
-      const n = native.zcCompletions(st.fd, r);
+      // (Stops once they cover every send outstanding: spares the read that would say EAGAIN.)
+      const n = native.zcCompletions(st.fd, r, st.zc.size);
       if (n <= 0) break;
       total += n;
       for (let i = 0; i < n; i++) {
         const lo = r[3 * i]!;
         const hi = r[3 * i + 1]!;
         const res = r[3 * i + 2] !== 0 ? IORING_NOTIF_USAGE_ZC_COPIED | 0 : 0;
-        // lo..hi in the socket's 32-bit counter, hi possibly wrapped below lo.
-        for (let id = lo, k = 0; k <= ((hi - lo) >>> 0); id = (id + 1) >>> 0, k++) {
-          const op = st.zc.get(id);
+        // lo..hi in the socket's 32-bit counter, hi possibly wrapped below lo; numbers outside
+        // the window of outstanding sends are not ours.
+        // (A range may also begin before the window: the kernel merges adjacent ranges, and
+        // the numbers before this adoption's first were another descriptor's.)
+        let from = lo;
+        let count = ((hi - lo) >>> 0) + 1;
+        const before = (st.zc.low - lo) >>> 0;
+        if (before > 0 && before < count) {
+          from = st.zc.low;
+          count -= before;
+        }
+        count = st.zc.clip(from, count);
+        for (let id = from, k = 0; k < count; id = (id + 1) >>> 0, k++) {
+          const op = st.zc.take(id);
           if (op === undefined) continue;
-          st.zc.delete(id);
           this.outstanding--;
           op.complete(res, IORING_CQE_F_NOTIF);
         }

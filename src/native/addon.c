@@ -38,6 +38,7 @@ NAPI_MODULE_INIT() {
     { "probeSocket", uzc_probe_socket },
     { "resetIfLingering", uzc_reset_if_lingering },
     { "sqeSend", uzc_sqe_send },
+    { "sqeSendBatch", uzc_sqe_send_batch },
     { "release", uzc_release },
     { "trackSocket", uzc_track_socket },
     { "claimErrqueue", uzc_claim_errqueue },

@@ -92,6 +92,7 @@ napi_value uzc_epoll_wait(napi_env env, napi_callback_info info);
 napi_value uzc_probe_socket(napi_env env, napi_callback_info info);
 napi_value uzc_reset_if_lingering(napi_env env, napi_callback_info info);
 napi_value uzc_sqe_send(napi_env env, napi_callback_info info);
+napi_value uzc_sqe_send_batch(napi_env env, napi_callback_info info);
 /* Drains MSG_ZEROCOPY completions from `fd`'s error queue; returns how many sends they cover. */
 int uzc_zc_drain(int fd);
 /* teardown.c: MSG_ZEROCOPY sends whose completion has not been read (+1 per send, -n per range). */
