@@ -12,14 +12,13 @@ import { Prng } from './helpers/data.js';
 import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink, type LockedNeed } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
-import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, ringNeededReason, sinkZeroCopy, type Backend } from './helpers/backends.js';
+import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, poolOn, sinkZeroCopy, type Backend } from './helpers/backends.js';
 
 const skipReason = sendmsgZcUnavailableReason();
 /** `need`: what a test locks besides the file's ring. */
 const opts = (backend: Backend, timeout: number, need: LockedNeed = {}) => {
   const o = gatedOn(backend, timeout, skipReason, { ...need, rings: [256, ...(need.rings ?? [])] });
   // A test with pools needs the file's Ring to make them, whatever sends them.
-  if (o.skip === false && (need.pools ?? []).length > 0) o.skip = ringNeededReason(backend) ?? false;
   return o;
 };
 
@@ -33,7 +32,7 @@ for (const backend of BACKENDS) {
     const rx = await udpReceiver();
     const sock = await boundUdp();
     const zs = adoptOn(sock);
-    const pool = ring().createBufferPool({ bufferSize: 32768, count: 2 });
+    const pool = poolOn(backend, ring, { bufferSize: 32768, count: 2 });
     try {
       const prng = new Prng(0x650);
       const dest = { address: '127.0.0.1', port: rx.port };
@@ -135,7 +134,7 @@ for (const backend of BACKENDS) {
       { len: 4000, count: 4, segmentSize: 1000 },
     ];
     // The child makes its pool on a Ring of its own, whatever sends it.
-    await withSink(t, backendUnavailableReason(backend, skipReason) ?? ringNeededReason(backend), async (sink) => {
+    await withSink(t, backendUnavailableReason(backend, skipReason), async (sink) => {
       const child = sink.spawn([process.execPath, 'dist/test/helpers/pool-gso-sender.js', sink.destination, '9', JSON.stringify(steps)], {
         cwd: process.cwd(),
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -12,13 +12,13 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type net from 'node:net';
 import { baseAddress } from '../src/buffers.js';
-import { createBufferPool, Ring, type BufferPool, type BufferPoolOptions, type SendResult, type ZeroCopySocket } from '../src/index.js';
+import { createBufferPool, Ring, type BufferPool, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { createVethPair, leftoverNamespaces, netnsUnavailableReason, type VethPair } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
 import { codeOf, turns, poolUnavailableReason, throwsCode, fileRing, type LockedNeed } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver, type TcpReceiver } from './helpers/net.js';
 import { BlockVerifier, collectChild, firstJsonLine, lastJson, plan, sendFromPool, type PoolRunReport } from './helpers/pool-helpers.js';
-import { BACKENDS, adopterFor, assertStreamNotifications, childEnv, gatedOn, ioUringOnly, notifies, type Backend } from './helpers/backends.js';
+import { BACKENDS, adopterFor, assertStreamNotifications, childEnv, gatedOn, ioUringOnly, notifies, poolOn, registeredOn, type Backend } from './helpers/backends.js';
 
 const skipReason = poolUnavailableReason();
 /** `need`: what a test locks besides the file's ring (its pools above all). */
@@ -27,10 +27,7 @@ const opts = (backend: Backend, timeout: number, need: LockedNeed = {}) => {
   const o = gatedOn(backend, timeout, skipReason, { ...need, rings: [256, ...(need.rings ?? [])] });
   return o;
 };
-/** A pool for `backend`'s sends: the file's Ring's (registered) on io_uring, plain memory from createBufferPool() elsewhere. */
-const poolFor = (backend: Backend, o: BufferPoolOptions): BufferPool => (backend === 'io_uring' ? ring().createBufferPool(o) : createBufferPool({ ...o, backend }));
-/** registeredBytes of a pool of `bytes` on `backend` (plain memory registers nothing). */
-const regOn = (backend: Backend, bytes: number): number => (backend === 'io_uring' ? bytes : 0);
+
 /** The registered-buffer sends `n` pool sends make on `backend` (io_uring's only). */
 const fixedOn = (backend: Backend, n: number): number => (backend === 'io_uring' ? n : 0);
 /** The notifications `n` zero-copy sends get on `backend` (none on copy). */
@@ -104,9 +101,9 @@ for (const backend of BACKENDS) {
     const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
     const client = await connectTcp(rx.port);
     const zs = adoptOn(client);
-    const pool = poolFor(backend, { bufferSize, count });
+    const pool = poolOn(backend, ring, { bufferSize, count });
     try {
-      assert.deepEqual(pool.stats(), { size: count, free: count, inFlight: 0, registeredBytes: regOn(backend, bufferSize * count) });
+      assert.deepEqual(pool.stats(), { size: count, free: count, inFlight: 0, registeredBytes: registeredOn(backend, bufferSize * count) });
       const report = await sendFromPool(zs, pool, seed, blocks);
       await rx.waitForBytes(verifier.expected, 30_000);
       checkRunReport(report, blocks.length, count);
@@ -121,7 +118,7 @@ for (const backend of BACKENDS) {
       assert.equal(s.errors, 0);
       assert.equal(s.inFlight, 0);
       assertStreamNotifications(backend, s.notifications, blocks.length, 'one notification per zero-copy send');
-      assert.deepEqual(pool.stats(), { size: count, free: count, inFlight: 0, registeredBytes: regOn(backend, bufferSize * count) });
+      assert.deepEqual(pool.stats(), { size: count, free: count, inFlight: 0, registeredBytes: registeredOn(backend, bufferSize * count) });
     } finally {
       await zs.close();
       await destroySocket(client);
@@ -173,7 +170,7 @@ for (const backend of BACKENDS) {
       assert.equal(sent.stats.bytes, got.expected);
       assert.equal(sent.stats.fixed, fixedOn(backend, blocks));
       assert.equal(sent.stats.errors, 0);
-      assert.deepEqual(sent.poolStats, { size: count, free: count, inFlight: 0, registeredBytes: regOn(backend, bufferSize * count) });
+      assert.deepEqual(sent.poolStats, { size: count, free: count, inFlight: 0, registeredBytes: registeredOn(backend, bufferSize * count) });
     } finally {
       pair.dispose();
       pair = undefined;
@@ -185,10 +182,10 @@ for (const backend of BACKENDS) {
     const rx = await udpReceiver();
     const sock = await boundUdp();
     const zs = adoptOn(sock);
-    const pool = poolFor(backend, { bufferSize: 4096, count: 2 });
+    const pool = poolOn(backend, ring, { bufferSize: 4096, count: 2 });
     try {
       const buf = pool.acquire()!;
-      assert.deepEqual(pool.stats(), { size: 2, free: 1, inFlight: 0, registeredBytes: regOn(backend, 8192) }, 'acquired: held, not in flight');
+      assert.deepEqual(pool.stats(), { size: 2, free: 1, inFlight: 0, registeredBytes: registeredOn(backend, 8192) }, 'acquired: held, not in flight');
       new Prng(1).fill(buf);
       const expected = Buffer.from(buf);
       const before = zs.stats().notifications;
@@ -197,7 +194,7 @@ for (const backend of BACKENDS) {
         atSettle = { free: pool.stats().free, inFlight: pool.stats().inFlight, notifications: zs.stats().notifications };
         return r;
       });
-      assert.deepEqual(pool.stats(), { size: 2, free: 1, inFlight: 1, registeredBytes: regOn(backend, 8192) }, 'sent: in flight');
+      assert.deepEqual(pool.stats(), { size: 2, free: 1, inFlight: 1, registeredBytes: registeredOn(backend, 8192) }, 'sent: in flight');
       throwsCode(() => pool.release(buf), 'ERR_URING_ZC_INVALID_STATE', 'release() of a buffer in flight');
       const r = await p;
       assert.deepEqual(r, { bytes: 4096, zeroCopy: false }, 'loopback copies');
@@ -216,7 +213,7 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: while every pool buffer is in flight, acquire() returns null and acquireAsync() waits until a send settles (TCP, paused peer)`, opts(backend, 30_000, { pools: [4 * 65536] }), async () => {
     const peer = await pausedPeer(adoptOn);
-    const pool = poolFor(backend, { bufferSize: 65536, count: 4 });
+    const pool = poolOn(backend, ring, { bufferSize: 65536, count: 4 });
     try {
       const prng = new Prng(2);
       const filler = prng.bytes(FILLER);
@@ -229,14 +226,14 @@ for (const backend of BACKENDS) {
         peer.verifier.expect(Buffer.from(b));
         sends.push(peer.zs.send(b));
       }
-      assert.deepEqual(pool.stats(), { size: 4, free: 0, inFlight: 4, registeredBytes: regOn(backend, 4 * 65536) });
+      assert.deepEqual(pool.stats(), { size: 4, free: 0, inFlight: 4, registeredBytes: registeredOn(backend, 4 * 65536) });
       assert.equal(pool.acquire(), null);
       const waiter = track(pool.acquireAsync());
       await turns(20);
       await sleep(50);
       assert.equal(fill.settled, false, 'the filler is still in the kernel (peer paused)');
       assert.equal(waiter.settled, false, 'no buffer came back while the sends are in flight');
-      assert.deepEqual(pool.stats(), { size: 4, free: 0, inFlight: 4, registeredBytes: regOn(backend, 4 * 65536) });
+      assert.deepEqual(pool.stats(), { size: 4, free: 0, inFlight: 4, registeredBytes: registeredOn(backend, 4 * 65536) });
       assert.equal(pool.acquire(), null);
       peer.rx.resume();
       const got = await waiter.promise;
@@ -247,7 +244,7 @@ for (const backend of BACKENDS) {
       for (const r of results) assert.equal(r.bytes, 65536);
       await peer.rx.waitForBytes(peer.verifier.expected, 20_000);
       assert.ok(peer.verifier.complete, `stream differs at byte ${peer.verifier.mismatchAt}`);
-      assert.deepEqual(pool.stats(), { size: 4, free: 4, inFlight: 0, registeredBytes: regOn(backend, 4 * 65536) });
+      assert.deepEqual(pool.stats(), { size: 4, free: 4, inFlight: 0, registeredBytes: registeredOn(backend, 4 * 65536) });
       const s = peer.zs.stats();
       assert.equal(s.fixed, fixedOn(backend, 4));
       assertStreamNotifications(backend, s.notifications, 4, 'the four pool sends had one notification each, the copying filler none');
@@ -262,14 +259,14 @@ for (const backend of BACKENDS) {
     const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
     const client = await connectTcp(rx.port);
     const zs = adoptOn(client);
-    const a = poolFor(backend, { bufferSize: 4096, count: 8 });
-    const b = poolFor(backend, { bufferSize: 65536, count: 4 });
-    const c = poolFor(backend, { bufferSize: 1 << 20, count: 2 });
+    const a = poolOn(backend, ring, { bufferSize: 4096, count: 8 });
+    const b = poolOn(backend, ring, { bufferSize: 65536, count: 4 });
+    const c = poolOn(backend, ring, { bufferSize: 1 << 20, count: 2 });
     let d: BufferPool | undefined;
     try {
-      assert.equal(a.stats().registeredBytes, regOn(backend, 4096 * 8));
-      assert.equal(b.stats().registeredBytes, regOn(backend, 65536 * 4));
-      assert.equal(c.stats().registeredBytes, regOn(backend, 2 << 20));
+      assert.equal(a.stats().registeredBytes, registeredOn(backend, 4096 * 8));
+      assert.equal(b.stats().registeredBytes, registeredOn(backend, 65536 * 4));
+      assert.equal(c.stats().registeredBytes, registeredOn(backend, 2 << 20));
       const prng = new Prng(3);
       const held: Buffer[][] = [a, b, c].map((p) => {
         const out: Buffer[] = [];
@@ -298,7 +295,7 @@ for (const backend of BACKENDS) {
       assert.equal(b.closed, true);
       assert.equal(b.stats().registeredBytes, 0);
       throwsCode(() => b.acquire(), 'ERR_URING_ZC_POOL_CLOSED', 'acquire() on a closed pool');
-      d = poolFor(backend, { bufferSize: 16384, count: 4 });
+      d = poolOn(backend, ring, { bufferSize: 16384, count: 4 });
       const more: Promise<SendResult>[] = [];
       for (const p of [a, d, c]) {
         const buf = p.acquire()!;
@@ -321,7 +318,7 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: a pool buffer sent on a socket of another ring goes unregistered and still returns to its pool at the notification`, ioUringOnly(backend, 'another Ring\'s socket is io_uring\'s; on this backend every pool send is unregistered, which the other tests here check (fixed 0)', opts(backend, 20_000, { rings: [256], pools: [2 * 65536], zeroCopy: [[2, 65536]] })), async () => {
     const other = new Ring();
-    const pool = poolFor(backend, { bufferSize: 65536, count: 2 });
+    const pool = poolOn(backend, ring, { bufferSize: 65536, count: 2 });
     const urx = await udpReceiver();
     const usock = await boundUdp();
     const uzs = other.adopt(usock);
@@ -354,7 +351,7 @@ for (const backend of BACKENDS) {
       assert.ok(verifier.complete, `stream differs at byte ${verifier.mismatchAt}`);
       assert.equal(tzs.stats().fixed, 0);
       assert.equal(tzs.stats().notifications, 1);
-      assert.deepEqual(pool.stats(), { size: 2, free: 2, inFlight: 0, registeredBytes: regOn(backend, 2 * 65536) });
+      assert.deepEqual(pool.stats(), { size: 2, free: 2, inFlight: 0, registeredBytes: registeredOn(backend, 2 * 65536) });
     } finally {
       await uzs.close();
       await tzs.close();
@@ -369,7 +366,7 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: close() with sends in flight: acquire throws, waiters reject, and it resolves only once no send is in flight, then unregisters`, opts(backend, 30_000, { pools: [4 * 65536] }), async () => {
     const peer = await pausedPeer(adoptOn);
-    const pool = poolFor(backend, { bufferSize: 65536, count: 4 });
+    const pool = poolOn(backend, ring, { bufferSize: 65536, count: 4 });
     try {
       const prng = new Prng(5);
       const filler = prng.bytes(FILLER);
@@ -399,7 +396,7 @@ for (const backend of BACKENDS) {
       assert.equal(fill.settled, false, 'the filler is still in the kernel (peer paused)');
       assert.equal(closing.settled, false, 'close() waits for the buffers in flight');
       assert.equal(pool.closed, false);
-      assert.deepEqual(pool.stats(), { size: 4, free: 0, inFlight: 3, registeredBytes: regOn(backend, 4 * 65536) }, 'still registered while in flight');
+      assert.deepEqual(pool.stats(), { size: 4, free: 0, inFlight: 3, registeredBytes: registeredOn(backend, 4 * 65536) }, 'still registered while in flight');
       peer.rx.resume();
       await closing.promise;
       await Promise.all(sends);
@@ -421,7 +418,7 @@ for (const backend of BACKENDS) {
   });
 
   test(`${backend}: acquireAsync(): an abort rejects with ABORT_ERR and takes nothing; a waiter gets the next buffer that comes back`, ioUringOnly(backend, POOL_ONLY, opts(backend, 10_000, { pools: [4096] })), async () => {
-    const pool = poolFor(backend, { bufferSize: 4096, count: 1 });
+    const pool = poolOn(backend, ring, { bufferSize: 4096, count: 1 });
     try {
       const only = pool.acquire()!;
       await rejectsCode(pool.acquireAsync({ signal: AbortSignal.abort() }), 'ABORT_ERR', 'acquireAsync() with an aborted signal');
@@ -433,7 +430,7 @@ for (const backend of BACKENDS) {
       pool.release(only);
       const got = await next;
       assert.equal(got.byteOffset, only.byteOffset, 'the released buffer went to the waiter, not to the aborted one');
-      assert.deepEqual(pool.stats(), { size: 1, free: 0, inFlight: 0, registeredBytes: regOn(backend, 4096) });
+      assert.deepEqual(pool.stats(), { size: 1, free: 0, inFlight: 0, registeredBytes: registeredOn(backend, 4096) });
       pool.release(got);
       throwsCode(() => pool.acquireAsync({ signal: 'no' as unknown as AbortSignal }), 'ERR_URING_ZC_INVALID_ARG', 'acquireAsync() with a bad signal');
     } finally {
@@ -443,9 +440,9 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: misuse throws with its code and disturbs nothing: a send in flight on the same ring completes and its bytes arrive`, opts(backend, 30_000, { pools: [4 * 65536, 2 * 4096, 4096] }), async () => {
     const peer = await pausedPeer(adoptOn);
-    const p = poolFor(backend, { bufferSize: 65536, count: 4 });
-    const q = poolFor(backend, { bufferSize: 4096, count: 2 });
-    const closedPool = poolFor(backend, { bufferSize: 4096, count: 1 });
+    const p = poolOn(backend, ring, { bufferSize: 65536, count: 4 });
+    const q = poolOn(backend, ring, { bufferSize: 4096, count: 2 });
+    const closedPool = poolOn(backend, ring, { bufferSize: 4096, count: 1 });
     await closedPool.close();
     const urx = await udpReceiver();
     const usock = await boundUdp();
@@ -516,10 +513,10 @@ for (const backend of BACKENDS) {
       checkHeld(() => closedPool.acquire(), 'ERR_URING_ZC_POOL_CLOSED', 'acquire() on a closed pool');
       await rejectsCode(closedPool.acquireAsync(), 'ERR_URING_ZC_POOL_CLOSED', 'acquireAsync() on a closed pool');
       await rejectsCode(q.acquireAsync({ signal: AbortSignal.abort() }), 'ABORT_ERR', 'acquireAsync() with an aborted signal');
-      checkHeld(() => poolFor(backend, { bufferSize: 0, count: 1 }), 'ERR_URING_ZC_INVALID_ARG', 'bufferSize 0');
-      checkHeld(() => poolFor(backend, { bufferSize: 4096, count: 0 }), 'ERR_URING_ZC_INVALID_ARG', 'count 0');
-      checkHeld(() => poolFor(backend, { bufferSize: 1 << 20, count: 1025 }), 'ERR_URING_ZC_INVALID_ARG', 'more than 1 GiB in one pool');
-      checkHeld(() => poolFor(backend, { bufferSize: 4096, count: 1, size: 1 } as never), 'ERR_URING_ZC_INVALID_ARG', 'an unknown option');
+      checkHeld(() => poolOn(backend, ring, { bufferSize: 0, count: 1 }), 'ERR_URING_ZC_INVALID_ARG', 'bufferSize 0');
+      checkHeld(() => poolOn(backend, ring, { bufferSize: 4096, count: 0 }), 'ERR_URING_ZC_INVALID_ARG', 'count 0');
+      checkHeld(() => poolOn(backend, ring, { bufferSize: 1 << 20, count: 1025 }), 'ERR_URING_ZC_INVALID_ARG', 'more than 1 GiB in one pool');
+      checkHeld(() => poolOn(backend, ring, { bufferSize: 4096, count: 1, size: 1 } as never), 'ERR_URING_ZC_INVALID_ARG', 'an unknown option');
       // The held buffers are intact: each can still be released exactly once.
       p.release(x);
       p.release(y);
@@ -532,8 +529,8 @@ for (const backend of BACKENDS) {
       assert.equal((await pending.promise).bytes, 65536);
       await peer.rx.waitForBytes(peer.verifier.expected, 20_000);
       assert.ok(peer.verifier.complete, `stream differs at byte ${peer.verifier.mismatchAt}`);
-      assert.deepEqual(p.stats(), { size: 4, free: 4, inFlight: 0, registeredBytes: regOn(backend, 4 * 65536) });
-      assert.deepEqual(q.stats(), { size: 2, free: 2, inFlight: 0, registeredBytes: regOn(backend, 2 * 4096) });
+      assert.deepEqual(p.stats(), { size: 4, free: 4, inFlight: 0, registeredBytes: registeredOn(backend, 4 * 65536) });
+      assert.deepEqual(q.stats(), { size: 2, free: 2, inFlight: 0, registeredBytes: registeredOn(backend, 2 * 4096) });
       const s = zs.stats();
       assert.equal(s.sends, 2);
       assert.equal(s.errors, 0);
@@ -564,7 +561,7 @@ for (const backend of BACKENDS) {
     const rx = await udpReceiver();
     const sock = await boundUdp();
     const zs = adoptOn(sock);
-    const pool = poolFor(backend, { bufferSize: 4096, count: 2 });
+    const pool = poolOn(backend, ring, { bufferSize: 4096, count: 2 });
     try {
       const held = pool.acquire()!;
       await pool.close();

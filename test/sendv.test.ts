@@ -15,14 +15,13 @@ import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReas
 import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
 import { addressOf } from '../src/buffers.js';
-import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, ringNeededReason, sinkZeroCopy, type Backend } from './helpers/backends.js';
+import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, poolOn, registeredOn, sinkZeroCopy, type Backend } from './helpers/backends.js';
 
 const skipReason = sendmsgZcUnavailableReason();
 /** `need`: what a test locks besides the file's ring (pools, zero-copy sends in flight). */
 const opts = (backend: Backend, timeout: number, need: LockedNeed = {}) => {
   const o = gatedOn(backend, timeout, skipReason, { ...need, rings: [256, ...(need.rings ?? [])] });
   // A test with pools needs the file's Ring to make them, whatever sends them.
-  if (o.skip === false && (need.pools ?? []).length > 0) o.skip = ringNeededReason(backend) ?? false;
   return o;
 };
 
@@ -37,7 +36,7 @@ for (const backend of BACKENDS) {
     const rx = await tcpReceiver({ onData: (c) => verifier.push(c) });
     const client = await connectTcp(rx.port);
     const zs = adoptOn(client);
-    const pool = ring().createBufferPool({ bufferSize: 32768, count: 16 });
+    const pool = poolOn(backend, ring, { bufferSize: 32768, count: 16 });
     try {
       const prng = new Prng(0x5e1d);
       const backing = prng.bytes(4 << 20);
@@ -95,7 +94,7 @@ for (const backend of BACKENDS) {
       assert.equal(s.errors, 0);
       assert.equal(s.inFlight, 0);
       assert.equal(s.bytes, verifier.expected);
-      assert.deepEqual(pool.stats(), { size: 16, free: 16, inFlight: 0, registeredBytes: 16 * 32768 });
+      assert.deepEqual(pool.stats(), { size: 16, free: 16, inFlight: 0, registeredBytes: registeredOn(backend, 16 * 32768) });
     } finally {
       await zs.close();
       await destroySocket(client);
@@ -108,7 +107,7 @@ for (const backend of BACKENDS) {
     const rx = await udpReceiver();
     const sock = await boundUdp();
     const zs = adoptOn(sock);
-    const pool = ring().createBufferPool({ bufferSize: 8192, count: 4 });
+    const pool = poolOn(backend, ring, { bufferSize: 8192, count: 4 });
     try {
       const prng = new Prng(0xd6);
       const count = 48;
@@ -246,7 +245,7 @@ for (const backend of BACKENDS) {
     const urx = await udpReceiver();
     const usock = await boundUdp();
     const uzs = adoptOn(usock);
-    const pool = ring().createBufferPool({ bufferSize: 4096, count: 32 });
+    const pool = poolOn(backend, ring, { bufferSize: 4096, count: 32 });
     try {
       const prng = new Prng(0x12);
       const chunks: Uint8Array[] = [];
@@ -277,8 +276,8 @@ for (const backend of BACKENDS) {
     const rx = await udpReceiver();
     const sock = await boundUdp();
     const zs = adoptOn(sock);
-    const p1 = ring().createBufferPool({ bufferSize: 4096, count: 4 });
-    const p2 = ring().createBufferPool({ bufferSize: 4096, count: 2 });
+    const p1 = poolOn(backend, ring, { bufferSize: 4096, count: 4 });
+    const p2 = poolOn(backend, ring, { bufferSize: 4096, count: 2 });
     const q = other.createBufferPool({ bufferSize: 4096, count: 2 });
     try {
       const prng = new Prng(0xf1);

@@ -2,21 +2,22 @@
  * Pool slices at every boundary: a view of a pool buffer lends that buffer and no other; an empty
  * view lends nothing (it reads no memory, and where two buffers meet it names neither); views
  * across two buffers or outside the pool are refused with ERR_URING_ZC_INVALID_ARG. Once per
- * backend (the pool is the file's Ring's; what is lent is the socket layer's, whoever sends).
+ * backend (the pool is the file's Ring's on io_uring, plain memory from createBufferPool() on the
+ * others; what is lent is the socket layer's, whoever sends).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BufferPool, ZeroCopySocket } from '../src/index.js';
 import { fileRing, poolUnavailableReason, throwsCode } from './helpers/env.js';
 import { boundUdp, closeDgram, udpReceiver, type UdpReceiver } from './helpers/net.js';
-import { BACKENDS, adopterFor, backendUnavailableReason, type Backend } from './helpers/backends.js';
+import { BACKENDS, adopterFor, backendUnavailableReason, poolOn, type Backend } from './helpers/backends.js';
 
 const skipReason = poolUnavailableReason();
 const ring = fileRing(skipReason);
 const SIZE = 1000; // not a page multiple: boundaries fall inside pages too
 const COUNT = 4;
-/** Every test needs the file's Ring for its pool (skipReason), and the backend that sends. */
-const opts = (backend: Backend): { timeout: number; skip: string | false } => ({ timeout: 20_000, skip: skipReason ?? backendUnavailableReason(backend, skipReason) ?? false });
+/** io_uring's tests need the file's Ring for their pool (skipReason); every test the backend that sends. */
+const opts = (backend: Backend): { timeout: number; skip: string | false } => ({ timeout: 20_000, skip: (backend === 'io_uring' ? skipReason : null) ?? backendUnavailableReason(backend, skipReason) ?? false });
 
 function acquireAll(pool: BufferPool): Buffer[] {
   const out: Buffer[] = [];
@@ -26,8 +27,8 @@ function acquireAll(pool: BufferPool): Buffer[] {
 }
 
 /** A pool of COUNT buffers of SIZE bytes and a UDP socket adopted on the file's ring, sending to a loopback receiver; all closed after `fn`. */
-async function withPool(adoptOn: (s: import('node:dgram').Socket) => ZeroCopySocket, fn: (pool: BufferPool, zs: ZeroCopySocket, dest: { address: string; port: number }, rx: UdpReceiver) => Promise<void>): Promise<void> {
-  const pool = ring().createBufferPool({ bufferSize: SIZE, count: COUNT });
+async function withPool(backend: Backend, adoptOn: (s: import('node:dgram').Socket) => ZeroCopySocket, fn: (pool: BufferPool, zs: ZeroCopySocket, dest: { address: string; port: number }, rx: UdpReceiver) => Promise<void>): Promise<void> {
+  const pool = poolOn(backend, ring, { bufferSize: SIZE, count: COUNT });
   const rx = await udpReceiver('udp4');
   const tx = await boundUdp('udp4');
   const zs = adoptOn(tx);
@@ -45,7 +46,7 @@ for (const backend of BACKENDS) {
   const adoptOn = adopterFor(backend, ring);
 
   test(`${backend}: an empty view at either end of a pool buffer lends nothing: the buffers the caller holds stay its own`, opts(backend), async () => {
-    await withPool(adoptOn, async (pool, zs, dest, rx) => {
+    await withPool(backend, adoptOn, async (pool, zs, dest, rx) => {
         const bufs = acquireAll(pool);
         for (const [i, b] of bufs.entries()) {
           for (const view of [b.subarray(b.length), b.subarray(0, 0), b.subarray(500, 500)]) {
@@ -63,7 +64,7 @@ for (const backend of BACKENDS) {
   });
 
   test(`${backend}: a one-byte view at the first and last byte of each buffer lends that buffer, which returns to the pool at its settle`, opts(backend), async () => {
-    await withPool(adoptOn, async (pool, zs, dest, rx) => {
+    await withPool(backend, adoptOn, async (pool, zs, dest, rx) => {
         for (const at of ['first', 'last'] as const) {
           const bufs = acquireAll(pool);
           for (const [i, b] of bufs.entries()) {
@@ -83,7 +84,7 @@ for (const backend of BACKENDS) {
   });
 
   test(`${backend}: views across two buffers, before the first or past the last, and an empty release between two buffers throw ERR_URING_ZC_INVALID_ARG and lend nothing`, opts(backend), async () => {
-    const pool = ring().createBufferPool({ bufferSize: SIZE, count: COUNT });
+    const pool = poolOn(backend, ring, { bufferSize: SIZE, count: COUNT });
     const tx = await boundUdp('udp4');
     const zs = adoptOn(tx);
     const dest = { address: '127.0.0.1', port: 9 };

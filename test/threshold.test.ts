@@ -17,7 +17,7 @@ import { adopt, DEFAULT_ZERO_COPY_THRESHOLD, Ring, type SendOptions, type SendRe
 import { codeOf, zeroCopyUnavailableReason, throwsCode, fileRing, withSink, type LockedNeed, fileDefaultRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 import { collectChild, lastJson } from './helpers/pool-helpers.js';
-import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, ringNeededReason, sinkZeroCopy, type Backend } from './helpers/backends.js';
+import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, poolOn, sinkZeroCopy, type Backend } from './helpers/backends.js';
 
 const skipReason = zeroCopyUnavailableReason();
 /**
@@ -29,7 +29,6 @@ const opts = (backend: Backend, timeout: number, need: LockedNeed = {}): { timeo
   if (backend === 'copy') return { timeout, skip: NO_CHOICE };
   const o = gatedOn(backend, timeout, skipReason, { ...need, rings: [256, 256, ...(need.rings ?? [])] });
   // A test with pools needs the file's Ring to make them, whatever sends them.
-  if (o.skip === false && (need.pools ?? []).length > 0) o.skip = ringNeededReason(backend) ?? false;
   return o;
 };
 
@@ -131,7 +130,7 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: per-send { zeroCopy } overrides the threshold; pool buffers always go zero copy`, opts(backend, 20_000, { pools: [2 * 4096], zeroCopy: [16384] }), async () => {
     const u = await udpPair(adoptOn);
-    const pool = ring().createBufferPool({ bufferSize: 4096, count: 2 });
+    const pool = poolOn(backend, ring, { bufferSize: 4096, count: 2 });
     try {
       const o = u.dest;
       assert.deepEqual(await probe(u.zs, 100, { ...o, zeroCopy: true }), { result: { bytes: 100, zeroCopy: false }, notifications: 1 }, '100 B forced zero copy');
@@ -154,7 +153,7 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: auto-downgrade (UDP loopback): after 64 copied zero-copy sends the socket copies, probing with one zero-copy send in 1024`, opts(backend, 30_000, { pools: [32768], zeroCopy: [[64, 16384]] }), async () => {
     const u = await udpPair(adoptOn);
-    const pool = ring().createBufferPool({ bufferSize: 32768, count: 1 });
+    const pool = poolOn(backend, ring, { bufferSize: 32768, count: 1 });
     try {
       const len = DEFAULT_ZERO_COPY_THRESHOLD;
       const o = u.dest;

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { adopt, capabilities, type Adoptable, type AdoptOptions, type Ring, type ZeroCopySocket } from '../../src/index.js';
+import { adopt, capabilities, createBufferPool, type Adoptable, type AdoptOptions, type BufferPool, type BufferPoolOptions, type Ring, type ZeroCopySocket } from '../../src/index.js';
 import { gated, memlockUnavailableReason, zeroCopyUnavailableReason, type LockedNeed } from './env.js';
 
 export type Backend = 'io_uring' | 'msg_zerocopy' | 'copy';
@@ -40,19 +40,18 @@ export function backendUnavailableReason(backend: Backend, ioUring: string | nul
 
 /**
  * What of `need` a backend locks: io_uring all of it; msg_zerocopy pins the pages of its
- * zero-copy sends (the kernel charges them to RLIMIT_MEMLOCK as io_uring does) but has no ring;
- * copy pins nothing. A pool is always a Ring's (registered there), so `pools` count everywhere,
- * with the file's ring that makes them.
+ * zero-copy sends (the kernel charges them to RLIMIT_MEMLOCK as io_uring does) but has no ring
+ * and registers no pool (its pools are plain memory, whose sends pin as any send's do); copy
+ * pins nothing.
  */
 export function lockedOn(backend: Backend, need: LockedNeed): LockedNeed {
   if (backend === 'io_uring') return need;
-  const pools = need.pools ?? [];
-  const zeroCopy = backend === 'msg_zerocopy' ? need.zeroCopy ?? [] : [];
+  const zeroCopy = backend === 'msg_zerocopy' ? [...(need.zeroCopy ?? []), ...(need.pools ?? []).map((b) => [1, b] as [number, number])] : [];
   // A ring's worth of headroom where msg_zerocopy pins anything: the kernel sums the user's
   // locked memory, and Node's own libuv rings take from it before any test runs (docs/design.md,
   // "Testing"); without it a send's pinning is refused under 64 KiB and it copies (pinFallbacks).
-  const rings = pools.length > 0 || zeroCopy.length > 0 ? [256] : [];
-  return { pools, rings, zeroCopy };
+  const rings = zeroCopy.length > 0 ? [256] : [];
+  return { pools: [], rings, zeroCopy };
 }
 
 /** Node test options for a test of `backend` (see gated()). */
@@ -61,13 +60,16 @@ export function gatedOn(backend: Backend, timeout: number, ioUring: string | nul
 }
 
 /**
- * Why a test that needs a Ring (its pools, or the Ring itself) cannot run for a syscall backend:
- * pools are made by `ring.createBufferPool()`, so where io_uring is refused there are none to send.
+ * A pool for `backend`'s sends: the file's Ring's (registered) on io_uring, plain memory from
+ * createBufferPool({ backend }) on the others (no Ring: they run where io_uring is refused).
  */
-export function ringNeededReason(backend: Backend): string | null {
-  if (backend === 'io_uring') return null;
-  const z = zeroCopyUnavailableReason();
-  return z === null ? memlockUnavailableReason({ rings: [256] }) : `pools are made by a Ring (io_uring), which is unavailable here: ${z}`;
+export function poolOn(backend: Backend, ring: () => Ring, o: BufferPoolOptions): BufferPool {
+  return backend === 'io_uring' ? ring().createBufferPool(o) : createBufferPool({ ...o, backend });
+}
+
+/** registeredBytes of a pool of `bytes` on `backend` (plain memory registers nothing). */
+export function registeredOn(backend: Backend, bytes: number): number {
+  return backend === 'io_uring' ? bytes : 0;
 }
 
 /** `skip` for a test that only io_uring can run, with why `backend` cannot. */
