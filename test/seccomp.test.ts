@@ -33,7 +33,9 @@ const reason = unavailableReason();
 
 /** Runs `argv` under the launcher with `flags`, collected (killed after `ms`). */
 function underLauncher(flags: readonly string[], argv: readonly string[], ms = 20_000, env: Record<string, string> = {}): ReturnType<typeof collectChild> {
-  const child = spawn(NO_URING, [...flags, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  // Without NODE_TEST_CONTEXT: a `node --test` child would report to this runner instead of printing TAP.
+  const { NODE_TEST_CONTEXT: _, ...inherited } = process.env;
+  const child = spawn(NO_URING, [...flags, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...inherited, ...env } });
   return collectChild(child, ms);
 }
 
@@ -130,6 +132,22 @@ describe('uring-zc where seccomp refuses io_uring (EPERM, as Docker\'s default p
       assert.match(got.message ?? '', /EPERM/);
     }
     assert.equal(c.tcpStream, undefined, 'no stream without a backend');
+  });
+
+  test('the send suite under the launcher: every io_uring test skips saying EPERM, and msg_zerocopy and copy pass theirs (pools of plain memory included)', { timeout: 300_000 }, async () => {
+    const files = ['tcp', 'udp', 'sendv', 'gso', 'pool', 'slices', 'errors', 'destroy', 'completion'].map((f) => fileURLToPath(new URL(`./${f}.test.js`, import.meta.url)));
+    const r = await underLauncher([], [process.execPath, '--test', '--test-concurrency=1', '--test-timeout=120000', '--test-reporter=tap', ...files], 280_000);
+    const lines = r.out.split('\n').filter((l) => /^(not )?ok \d+ - /.test(l));
+    const failed = lines.filter((l) => l.startsWith('not ok'));
+    assert.deepEqual(failed, [], `failed under the launcher:\n${r.out.slice(-3000)}`);
+    assert.equal(r.code, 0, r.err.slice(-2000));
+    const of = (b: string) => lines.filter((l) => new RegExp(`^ok \\d+ - ${b}[ :]`).test(l));
+    for (const l of of('io_uring')) assert.match(l, /# SKIP .*EPERM/, 'an io_uring test skips with the reason');
+    for (const b of ['msg_zerocopy', 'copy']) {
+      const ran = of(b).filter((l) => !l.includes('# SKIP'));
+      assert.ok(ran.length >= 50, `${b}: ${ran.length} tests ran under the launcher`);
+      assert.ok(ran.some((l) => /pool/i.test(l)), `${b}: pool tests ran (plain memory)`);
+    }
   });
 
   test('in the IFB sink namespace, auto picks msg_zerocopy and every datagram reports zeroCopy: true', { timeout: 60_000 }, async (t) => {
