@@ -11,7 +11,7 @@ import { capabilities, type SendResult } from '../src/index.js';
 import { Prng } from './helpers/data.js';
 import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink, type LockedNeed } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver, udpReceiver } from './helpers/net.js';
-import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
+import { concat, runPoolGsoSender } from './helpers/pool-helpers.js';
 import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, poolOn, sinkZeroCopy, type Backend } from './helpers/backends.js';
 
 const skipReason = sendmsgZcUnavailableReason();
@@ -133,16 +133,9 @@ for (const backend of BACKENDS) {
       // Below the copy threshold without an override: a copying GSO send.
       { len: 4000, count: 4, segmentSize: 1000 },
     ];
-    // The child makes its pool on a Ring of its own, whatever sends it.
+    // The child's pool: a Ring's on io_uring, plain memory on the other backends.
     await withSink(t, backendUnavailableReason(backend, skipReason), async (sink) => {
-      const child = sink.spawn([process.execPath, 'dist/test/helpers/pool-gso-sender.js', sink.destination, '9', JSON.stringify(steps)], {
-        cwd: process.cwd(),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: childEnv(backend),
-      });
-      const { code, out, err } = await collectChild(child, 30_000);
-      assert.equal(code, 0, `pool-gso-sender exited with ${code}: ${err}`);
-      const report = lastJson<SinkReport>(out);
+      const report = await runPoolGsoSender<SinkReport>(sink, steps, childEnv(backend));
       assert.equal(report.rows.length, steps.reduce((a, s) => a + s.count, 0));
       for (const row of report.rows) {
         const step = steps[row.step]!;

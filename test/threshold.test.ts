@@ -16,7 +16,7 @@ import type dgram from 'node:dgram';
 import { adopt, DEFAULT_ZERO_COPY_THRESHOLD, Ring, type SendOptions, type SendResult, type ZeroCopySocket } from '../src/index.js';
 import { codeOf, zeroCopyUnavailableReason, throwsCode, fileRing, withSink, type LockedNeed, fileDefaultRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
-import { collectChild, lastJson } from './helpers/pool-helpers.js';
+import { runPoolGsoSender } from './helpers/pool-helpers.js';
 import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, poolOn, sinkZeroCopy, type Backend } from './helpers/backends.js';
 
 const skipReason = zeroCopyUnavailableReason();
@@ -217,20 +217,12 @@ for (const backend of BACKENDS) {
       { len: 60000, count: 16 },
       { len: DEFAULT_ZERO_COPY_THRESHOLD - 1, count: 8 },
     ];
-    // No step sends from a pool: the child makes no Ring on the syscall backends.
     await withSink(t, backendUnavailableReason(backend, skipReason), async (sink) => {
-      const child = sink.spawn([process.execPath, 'dist/test/helpers/pool-gso-sender.js', sink.destination, '9', JSON.stringify(steps)], {
-        cwd: process.cwd(),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: childEnv(backend),
-      });
-      const { code, out, err } = await collectChild(child, 30_000);
-      assert.equal(code, 0, `pool-gso-sender exited with ${code}: ${err}`);
-      const report = lastJson<{
+      const report = await runPoolGsoSender<{
         rows: { step: number; len: number; bytes?: number; zeroCopy?: boolean; code?: string }[];
         stepStats: { notifications: number; fixed: number; downgraded: boolean }[];
         stats: { errors: number; downgrades: number; downgraded: boolean; inFlight: number };
-      }>(out);
+      }>(sink, steps, childEnv(backend));
       assert.equal(report.rows.length, 184);
       for (const row of report.rows) {
         const zc = sinkZeroCopy(backend) && row.len >= DEFAULT_ZERO_COPY_THRESHOLD;

@@ -8,10 +8,12 @@
  * without sharing memory, so a pool buffer rewritten too early (before its notification) shows up
  * as a mismatch at the receiver.
  */
+import assert from 'node:assert/strict';
 import { createHash, type Hash } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import type { BufferPool, ZeroCopySocket } from '../../src/index.js';
 import { firstDifference } from './data.js';
+import type { SinkNamespace } from '../../bench/netns.js';
 
 /** One block of the stream: `length` bytes at `offset` inside a pool buffer. */
 export interface Block {
@@ -250,4 +252,19 @@ export function lastJson<T>(out: string): T {
 /** Concatenates views (a copy). */
 export function concat(chunks: readonly Uint8Array[]): Buffer {
   return Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+}
+
+/**
+ * Runs test/helpers/pool-gso-sender.js (`steps`, its JSON argument) in the sink namespace with
+ * `env` (a backend's childEnv()): its report once it exited 0, else the test fails with its stderr.
+ */
+export async function runPoolGsoSender<T>(sink: SinkNamespace, steps: readonly object[], env: NodeJS.ProcessEnv): Promise<T> {
+  const child = sink.spawn([process.execPath, 'dist/test/helpers/pool-gso-sender.js', sink.destination, '9', JSON.stringify(steps)], {
+    cwd: process.cwd(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  const { code, out, err } = await collectChild(child, 30_000);
+  assert.equal(code, 0, `pool-gso-sender exited with ${code}: ${err}`);
+  return lastJson<T>(out);
 }
