@@ -25,8 +25,10 @@ const OUT = path.join(ROOT, 'prebuilds');
 
 /** Per architecture: the compilers to use and the ELF e_machine its files must have. */
 const ARCHS = {
-  x64: { triplet: 'x86_64-linux-gnu', machine: 62, apt: ['gcc-x86-64-linux-gnu'] },
-  arm64: { triplet: 'aarch64-linux-gnu', machine: 183, apt: ['gcc-aarch64-linux-gnu'] },
+  // libc6-dev-*-cross: the C library's headers for the target (the cross gcc only recommends
+  // them, and --no-install-recommends leaves them out).
+  x64: { triplet: 'x86_64-linux-gnu', machine: 62, apt: ['gcc-x86-64-linux-gnu', 'libc6-dev-amd64-cross'] },
+  arm64: { triplet: 'aarch64-linux-gnu', machine: 183, apt: ['gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross'] },
 };
 
 function fail(message) {
@@ -77,7 +79,8 @@ function compilers(arch) {
   // LINK: the addon and the sender are C only; gyp's Makefile would link with $(CXX).
   if (arch === os.arch()) return { CC: 'cc', LINK: 'cc', STRIP: 'strip' };
   const cc = `${a.triplet}-gcc`;
-  if (!onPath(cc)) {
+  // A cross compiler without the target's libc headers fails in node-gyp with "bits/...: No such file".
+  if (!onPath(cc) || !existsSync(`/usr/${a.triplet}/include/stdio.h`)) {
     const canApt = process.getuid?.() === 0 && onPath('apt-get');
     if (!canApt) fail(`no cross compiler for ${arch}: install ${a.apt.join(' ')} (Debian/Ubuntu), or build fewer with URING_ZC_PREBUILD_ARCHS=${os.arch()}`);
     console.error(`prebuild: installing ${a.apt.join(' ')} with apt-get`);
