@@ -36,8 +36,12 @@ function fail(message) {
   process.exit(1);
 }
 
+// Children write to our stderr: prepack's stdout is the output of `npm pack --json`, which
+// scripts/ci-pack.sh (and any caller) parses.
+const TO_STDERR = [0, 2, 2];
+
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
+  const r = spawnSync(cmd, args, { stdio: TO_STDERR, ...opts });
   if (r.error) fail(`${cmd}: ${r.error.message}`);
   if (r.status !== 0) fail(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}`);
 }
@@ -85,7 +89,7 @@ function compilers(arch) {
     if (!canApt) fail(`no cross compiler for ${arch}: install ${a.apt.join(' ')} (Debian/Ubuntu), or build fewer with URING_ZC_PREBUILD_ARCHS=${os.arch()}`);
     console.error(`prebuild: installing ${a.apt.join(' ')} with apt-get`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...a.apt], { stdio: 'inherit', env }).status === 0;
+    const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...a.apt], { stdio: TO_STDERR, env }).status === 0;
     if (!install()) {
       run('apt-get', ['update'], { env });
       if (!install()) fail(`apt-get could not install ${a.apt.join(' ')}`);
