@@ -176,7 +176,10 @@ function probeRealSend(mem: RingMemory): BackendStatus {
   } finally {
     native.close(fd);
   }
-  if (result === 1) return { ok: true };
+  // ENOMEM: the kernel would not pin the byte's page within RLIMIT_MEMLOCK (spent by rings: ours,
+  // and Node >= 22's libuv's). The opcode works; such sends are copied (stats().pinFallbacks),
+  // as they would be on msg_zerocopy, whose pinning is charged to the same limit.
+  if (result === 1 || result === -12 /* ENOMEM */) return { ok: true };
   return { ok: false, reason: `IORING_OP_SEND_ZC on a real socket ${result === undefined ? 'did not complete' : `failed with ${errnoName(result)}`} (gVisor implements io_uring_setup but not the send opcodes)` };
 }
 
