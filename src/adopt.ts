@@ -117,11 +117,11 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
     r = syscallRing('copy');
   }
   if (r.backend !== 'io_uring') {
-    let a = (r as SyscallRing).attach(dup, inode);
+    let a = (r as SyscallRing).attach(dup, inode, type === SOCK_DGRAM);
     if (a < 0 && r.backend === 'msg_zerocopy') {
       // SO_ZEROCOPY refused for this socket: it copies.
       r = syscallRing('copy');
-      a = r.attach(dup, inode);
+      a = r.attach(dup, inode, type === SOCK_DGRAM);
     }
     if (a < 0) {
       native.close(dup);

@@ -84,6 +84,15 @@ class FdState {
 }
 
 /**
+ * Whether the send SQE at word `o` of `w` goes with MSG_ZEROCOPY: a zero-copy opcode with bytes,
+ * on the msg_zerocopy backend (`msgZc`). native/syscall.c sqe_zc() decides the same for a batch.
+ */
+function sendsZeroCopy(w: Uint32Array, o: number, msgZc: boolean): boolean {
+  const opcode = w[o]! & 0xff;
+  return msgZc && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && w[o + 6]! > 0;
+}
+
+/**
  * The zero-copy sends of one socket waiting for their completion, by number: the socket's
  * MSG_ZEROCOPY counter gives consecutive numbers to the calls that succeed, so the outstanding
  * ones are a window [low, next) of it, kept in a circular array (a Map's set and delete, and its
@@ -240,9 +249,10 @@ export class SyscallRing {
   /**
    * Sets up what the backend keeps for a socket it will send on: SO_ZEROCOPY for msg_zerocopy,
    * and where its MSG_ZEROCOPY counter stands (it counts per socket, across adoptions).
-   * Returns 0 or -errno (SO_ZEROCOPY refused: the socket has no zero-copy path).
+   * `dgram`: a datagram socket (adopt() read its type). Returns 0 or -errno (SO_ZEROCOPY refused:
+   * the socket has no zero-copy path).
    */
-  attach(fd: number, inode: number): number {
+  attach(fd: number, inode: number, dgram: boolean): number {
     let firstId = 0;
     if (this.backend === 'msg_zerocopy') {
       const r = native.setSockOpt(fd, 1 /* SOL_SOCKET */, 60 /* SO_ZEROCOPY */, 1);
@@ -257,8 +267,6 @@ export class SyscallRing {
     // its error queue read right after its sends (takeEvents()). A stream socket has one request
     // in the kernel and few completions per wake-up: that would cost two syscalls per wake-up
     // for nothing (measured, tcp-loopback msg-zc: +45 % CPU per GB).
-    const info = native.sockInfo(fd);
-    const dgram = typeof info !== 'number' && info[1] === 2; /* SOCK_DGRAM */
     this.fds.set(fd, new FdState(fd, inode, firstId, dgram));
     return 0;
   }
@@ -467,10 +475,7 @@ export class SyscallRing {
       ops[i] = undefined;
       sts[i] = undefined;
       if (i >= done) continue;
-      const o = i << 4;
-      const opcode = B[o]! & 0xff;
-      const zc = msgZc && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && B[o + 6]! > 0;
-      this.afterSend(op, st, res[i]!, zc);
+      this.afterSend(op, st, res[i]!, sendsZeroCopy(B, i << 4, msgZc));
     }
   }
 
@@ -494,8 +499,7 @@ export class SyscallRing {
       this.executeFile(op, st);
       return;
     }
-    const len = w[6]!;
-    const zc = this.backend === 'msg_zerocopy' && (opcode === IORING_OP_SEND_ZC || opcode === IORING_OP_SENDMSG_ZC) && len > 0;
+    const zc = sendsZeroCopy(w, 0, this.backend === 'msg_zerocopy');
     this.afterSend(op, st, native.sqeSend(w, zc), zc);
   }
 

@@ -330,7 +330,7 @@ static bool is_dgram(int fd) {
   return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_DGRAM;
 }
 
-/* The MSG_ZEROCOPY decision of the TypeScript layer (src/syscall.ts SyscallRing#zcOf). */
+/* The MSG_ZEROCOPY decision of the TypeScript layer (src/syscall.ts sendsZeroCopy()). */
 static bool sqe_zc(const uint32_t *w, bool msg_zc) {
   unsigned opcode = w[0] & 0xff;
   return msg_zc && (opcode == IORING_OP_SEND_ZC || opcode == IORING_OP_SENDMSG_ZC) && w[6] > 0;
