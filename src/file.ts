@@ -330,7 +330,11 @@ export class FileSend {
     this.pipe = null;
     let err: Error | null = null;
     const what = `${sent} of this sendFile's ${this.length} bytes went to the kernel`;
-    if (this.stop === STOP_DESTROY) {
+    if (sent === this.length && (this.stop === STOP_ABORT || this.stop === STOP_DESTROY)) {
+      // The request in flight at the abort or destroy (a sendfile job on the threadpool cannot
+      // be called back; a drain may finish before its cancel) took the file's last bytes: the
+      // kernel has all of it, which resolves as a send() taken whole does, and cuts nothing.
+    } else if (this.stop === STOP_DESTROY) {
       err = withBytes(new UringZcSystemError(ECANCELED, this.sock.backend === 'io_uring' ? 'splice' : 'sendfile',
         `the socket was destroyed after ${what}; the stream ends there`), sent);
     } else if (this.stop === STOP_ABORT) {
