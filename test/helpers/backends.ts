@@ -2,7 +2,7 @@
  * The send suite once per backend: each file loops its tests over BACKENDS, adopting through
  * adopterFor(), gating through gatedOn(), and stating what differs per backend with the small
  * functions here (sinkZeroCopy, notifies). A test that cannot run on a backend skips with
- * ringOnly()'s reason, which says why that backend cannot.
+ * ioUringOnly()'s reason, which says why that backend cannot.
  *
  * `URING_ZC_TEST_BACKENDS=copy,msg_zerocopy` (a comma list) runs only those, for a developer's
  * quicker loop; `npm test` (and CI) leave it unset and run all three.
@@ -73,7 +73,7 @@ export function registeredOn(backend: Backend, bytes: number): number {
 }
 
 /** `skip` for a test that only io_uring can run, with why `backend` cannot. */
-export function ringOnly(backend: Backend, why: string): string | false {
+function ringOnly(backend: Backend, why: string): string | false {
   return backend === 'io_uring' ? false : `${backend}: ${why}`;
 }
 
