@@ -16,7 +16,6 @@
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { encodeSockaddr } from '../src/address.js';

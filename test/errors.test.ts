@@ -19,6 +19,7 @@ import {
   closeDgram,
   connectTcp,
   destroySocket,
+  tcpAndUdp,
   tcpReceiver,
   udpReceiver,
 } from './helpers/net.js';
@@ -119,12 +120,8 @@ for (const backend of BACKENDS) {
   });
 
   test(`${backend}: the Node socket closed: later sends reject ERR_URING_ZC_SOCKET_CLOSED`, opts(backend, 20_000), async () => {
-    const trx = await tcpReceiver();
-    const client = await connectTcp(trx.port);
-    const tz = adoptOn(client);
-    const urx = await udpReceiver('udp4');
-    const sock = await boundUdp('udp4');
-    const uz = adoptOn(sock);
+    const both = await tcpAndUdp(adoptOn);
+    const { client, tzs: tz, urx, usock: sock, uzs: uz } = both;
     try {
       assert.equal((await tz.send(Buffer.from('hello'))).bytes, 5);
       await destroySocket(client);
@@ -138,12 +135,7 @@ for (const backend of BACKENDS) {
       await uz.close();
       assert.equal(uz.closed, true);
     } finally {
-      await tz.close();
-      await uz.close();
-      await destroySocket(client);
-      await closeDgram(sock);
-      await trx.close();
-      await urx.close();
+      await both.close();
     }
   });
 

@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { capabilities, type SendResult } from '../src/index.js';
+import type { SendResult } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink, type LockedNeed } from './helpers/env.js';
-import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver, udpReceiver } from './helpers/net.js';
+import { codeOf, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink, type LockedNeed } from './helpers/env.js';
+import { boundUdp, closeDgram, tcpAndUdp, udpReceiver } from './helpers/net.js';
 import { concat, runPoolGsoSender } from './helpers/pool-helpers.js';
 import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, poolOn, sinkZeroCopy, type Backend } from './helpers/backends.js';
 
@@ -85,12 +85,8 @@ for (const backend of BACKENDS) {
   });
 
   test(`${backend}: segmentSize on TCP, and segmentSize 0, 70000 or not an integer, throw ERR_URING_ZC_INVALID_ARG and queue nothing`, opts(backend, 10_000), async () => {
-    const trx = await tcpReceiver();
-    const client = await connectTcp(trx.port);
-    const tzs = adoptOn(client);
-    const urx = await udpReceiver();
-    const usock = await boundUdp();
-    const uzs = adoptOn(usock);
+    const both = await tcpAndUdp(adoptOn);
+    const { trx, tzs, urx, uzs } = both;
     try {
       const dest = { address: '127.0.0.1', port: urx.port };
       const buf = Buffer.alloc(4000, 1);
@@ -108,12 +104,7 @@ for (const backend of BACKENDS) {
       assert.equal((await tzs.send(buf)).bytes, 4000);
       await trx.waitForBytes(4000, 5_000);
     } finally {
-      await tzs.close();
-      await uzs.close();
-      await destroySocket(client);
-      await closeDgram(usock);
-      await trx.close();
-      await urx.close();
+      await both.close();
     }
   });
 

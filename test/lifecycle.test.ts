@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { Ring, adopt, type SendResult } from '../src/index.js';
+import { Ring, type SendResult } from '../src/index.js';
 import { datagram } from './helpers/data.js';
 import { turns, within, zeroCopyUnavailableReason, type LockedNeed } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, countFds, destroySocket, listFds, tcpReceiver, udpReceiver } from './helpers/net.js';

@@ -16,7 +16,7 @@ import { createBufferPool, Ring, type BufferPool, type SendResult, type ZeroCopy
 import { createVethPair, leftoverNamespaces, netnsUnavailableReason, type VethPair } from '../bench/netns.js';
 import { Prng } from './helpers/data.js';
 import { codeOf, turns, poolUnavailableReason, throwsCode, fileRing, type LockedNeed } from './helpers/env.js';
-import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver, type TcpReceiver } from './helpers/net.js';
+import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpAndUdp, tcpReceiver, udpReceiver, type TcpReceiver } from './helpers/net.js';
 import { BlockVerifier, collectChild, firstJsonLine, lastJson, plan, sendFromPool, type PoolRunReport } from './helpers/pool-helpers.js';
 import { BACKENDS, adopterFor, assertStreamNotifications, childEnv, gatedOn, ioUringOnly, notifies, poolOn, registeredOn, type Backend } from './helpers/backends.js';
 
@@ -319,13 +319,9 @@ for (const backend of BACKENDS) {
   test(`${backend}: a pool buffer sent on a socket of another ring goes unregistered and still returns to its pool at the notification`, ioUringOnly(backend, 'another Ring\'s socket is io_uring\'s; on this backend every pool send is unregistered, which the other tests here check (fixed 0)', opts(backend, 20_000, { rings: [256], pools: [2 * 65536], zeroCopy: [[2, 65536]] })), async () => {
     const other = new Ring();
     const pool = poolOn(backend, ring, { bufferSize: 65536, count: 2 });
-    const urx = await udpReceiver();
-    const usock = await boundUdp();
-    const uzs = other.adopt(usock);
     const verifier = new StreamVerifier();
-    const trx = await tcpReceiver({ onData: (c) => verifier.push(c) });
-    const client = await connectTcp(trx.port);
-    const tzs = other.adopt(client);
+    const both = await tcpAndUdp((s) => other.adopt(s), { onData: (c) => verifier.push(c) });
+    const { trx, tzs, urx, uzs } = both;
     try {
       const prng = new Prng(4);
       const u = pool.acquire()!;
@@ -353,12 +349,7 @@ for (const backend of BACKENDS) {
       assert.equal(tzs.stats().notifications, 1);
       assert.deepEqual(pool.stats(), { size: 2, free: 2, inFlight: 0, registeredBytes: registeredOn(backend, 2 * 65536) });
     } finally {
-      await uzs.close();
-      await tzs.close();
-      await closeDgram(usock);
-      await destroySocket(client);
-      await urx.close();
-      await trx.close();
+      await both.close();
       await other.close();
       await pool.close();
     }

@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { capabilities, IOV_MAX, Ring, type SendResult } from '../src/index.js';
 import { Prng } from './helpers/data.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, sendmsgZcUnavailableReason, fileRing, withSink, type LockedNeed } from './helpers/env.js';
-import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpReceiver, udpReceiver } from './helpers/net.js';
+import { throwsCode, sendmsgZcUnavailableReason, fileRing, withSink, type LockedNeed } from './helpers/env.js';
+import { boundUdp, closeDgram, connectTcp, destroySocket, StreamVerifier, tcpAndUdp, tcpReceiver, udpReceiver } from './helpers/net.js';
 import { collectChild, concat, lastJson } from './helpers/pool-helpers.js';
 import { addressOf } from '../src/buffers.js';
 import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, poolOn, registeredOn, sinkZeroCopy, type Backend } from './helpers/backends.js';
@@ -150,12 +150,8 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: chunk count: 0 and IOV_MAX + 1 throw ERR_URING_ZC_INVALID_ARG and queue nothing`, opts(backend, 10_000), async () => {
     assert.equal(IOV_MAX, 1024);
-    const trx = await tcpReceiver();
-    const client = await connectTcp(trx.port);
-    const tzs = adoptOn(client);
-    const urx = await udpReceiver();
-    const usock = await boundUdp();
-    const uzs = adoptOn(usock);
+    const both = await tcpAndUdp(adoptOn);
+    const { trx, tzs, urx, uzs } = both;
     try {
       const dest = { address: '127.0.0.1', port: urx.port };
       for (const zs of [tzs, uzs]) {
@@ -171,12 +167,7 @@ for (const backend of BACKENDS) {
       assert.equal(trx.bytes(), 0);
       assert.equal(urx.messages.length, 0);
     } finally {
-      await tzs.close();
-      await uzs.close();
-      await destroySocket(client);
-      await closeDgram(usock);
-      await trx.close();
-      await urx.close();
+      await both.close();
     }
   });
 

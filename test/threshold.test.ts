@@ -13,8 +13,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type dgram from 'node:dgram';
-import { adopt, DEFAULT_ZERO_COPY_THRESHOLD, Ring, type SendOptions, type SendResult, type ZeroCopySocket } from '../src/index.js';
-import { codeOf, zeroCopyUnavailableReason, throwsCode, fileRing, withSink, type LockedNeed, fileDefaultRing } from './helpers/env.js';
+import { DEFAULT_ZERO_COPY_THRESHOLD, Ring, type SendOptions, type SendResult, type ZeroCopySocket } from '../src/index.js';
+import { zeroCopyUnavailableReason, throwsCode, fileRing, withSink, type LockedNeed, fileDefaultRing } from './helpers/env.js';
 import { boundUdp, closeDgram, connectTcp, destroySocket, tcpReceiver } from './helpers/net.js';
 import { runPoolGsoSender } from './helpers/pool-helpers.js';
 import { BACKENDS, adopterFor, backendUnavailableReason, childEnv, gatedOn, notifies, poolOn, sinkZeroCopy, type Backend } from './helpers/backends.js';

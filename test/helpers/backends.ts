@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { adopt, capabilities, createBufferPool, type Adoptable, type AdoptOptions, type BufferPool, type BufferPoolOptions, type Ring, type ZeroCopySocket } from '../../src/index.js';
-import { gated, memlockUnavailableReason, zeroCopyUnavailableReason, type LockedNeed } from './env.js';
+import { gated, zeroCopyUnavailableReason, type LockedNeed } from './env.js';
 
 export type Backend = 'io_uring' | 'msg_zerocopy' | 'copy';
 export const ALL_BACKENDS: readonly Backend[] = ['io_uring', 'msg_zerocopy', 'copy'];

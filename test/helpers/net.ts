@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
+import type { ZeroCopySocket } from '../../src/index.js';
 import { firstDifference } from './data.js';
 
 /** Checks a byte stream against the buffers that were sent, in send order, byte by byte. */
@@ -258,6 +259,39 @@ export async function closeDgram(s: dgram.Socket): Promise<void> {
       resolve(); // ERR_SOCKET_DGRAM_NOT_RUNNING: already closed
     }
   });
+}
+
+/** A TCP and a UDP socket, each to a loopback receiver of its own, both adopted. */
+export interface TcpAndUdp {
+  readonly trx: TcpReceiver;
+  readonly client: net.Socket;
+  readonly tzs: ZeroCopySocket;
+  readonly urx: UdpReceiver;
+  readonly usock: dgram.Socket;
+  readonly uzs: ZeroCopySocket;
+  /** Closes both ZeroCopySockets, then the Node sockets, then the receivers. */
+  close(): Promise<void>;
+}
+
+/** Opens a TcpAndUdp (IPv4), adopting each socket with `adoptOn`; `tcp` as for tcpReceiver(). */
+export async function tcpAndUdp(adoptOn: (sock: net.Socket | dgram.Socket) => ZeroCopySocket, tcp?: TcpReceiverOptions): Promise<TcpAndUdp> {
+  const trx = await tcpReceiver(tcp);
+  const client = await connectTcp(trx.port);
+  const tzs = adoptOn(client);
+  const urx = await udpReceiver('udp4');
+  const usock = await boundUdp('udp4');
+  const uzs = adoptOn(usock);
+  return {
+    trx, client, tzs, urx, usock, uzs,
+    close: async () => {
+      await tzs.close();
+      await uzs.close();
+      await destroySocket(client);
+      await closeDgram(usock);
+      await trx.close();
+      await urx.close();
+    },
+  };
 }
 
 /**
