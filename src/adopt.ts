@@ -13,7 +13,7 @@ import { dgramFd, pauseReceiving, type UdpHandle } from './dgram-handle.js';
 import { socketClosedError, UringZcArgumentError, UringZcStateError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
 import { native } from './native.js';
 import { validateBoolean, validateOptions, validateThreshold, validateUint } from './options.js';
-import { capabilities, chooseBackend, requestedBackend, validateBackendOption } from './probe.js';
+import { capabilities, chooseBackend, validateBackendOption } from './probe.js';
 import { defaultRing, Ring } from './ring.js';
 import { type Adoptable, type AdoptOptions, ZeroCopySocket } from './socket.js';
 import { syscallRing, type BackendName, type SyscallRing } from './syscall.js';
@@ -63,7 +63,7 @@ export function adoptOn(ring: Ring | undefined, target: Adoptable, options: Adop
   // The backend: an io_uring Ring given, or the option, URING_ZC_BACKEND, or what auto picks
   // here. Choosing a syscall backend never probes io_uring (some sandboxes kill the process for
   // io_uring_setup).
-  const kind: BackendName = ring !== undefined ? 'io_uring' : chooseBackend(options.backend ?? requestedBackend() ?? 'auto');
+  const kind: BackendName = ring !== undefined ? 'io_uring' : chooseBackend(options.backend);
   let r: Ring | SyscallRing;
   if (kind === 'io_uring') {
     const caps = capabilities();

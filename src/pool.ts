@@ -20,7 +20,7 @@ import { baseAddress, writeU64 } from './buffers.js';
 import { memlockHint, ringClosedError, UringZcAbortError, UringZcArgumentError, UringZcStateError, UringZcSystemError, UringZcUnsupportedError } from './errors.js';
 import { native } from './native.js';
 import { validateOptions, validateSignal, validateUint } from './options.js';
-import { capabilities, chooseBackend, requestedBackend, validateBackendOption } from './probe.js';
+import { capabilities, chooseBackend, validateBackendOption } from './probe.js';
 import type { BackendName } from './syscall.js';
 import { defaultRing, Ring } from './ring.js';
 import { IORING_REGISTER_BUFFERS2, IORING_REGISTER_BUFFERS_UPDATE } from './uapi.js';
@@ -392,7 +392,7 @@ export function createBufferPool(options: CreateBufferPoolOptions = {}): BufferP
   validateOptions('buffer pool options', options, CREATE_OPTION_NAMES);
   const { backend, ...pool } = options;
   validateBackendOption(backend);
-  const kind = chooseBackend(backend ?? requestedBackend() ?? 'auto');
+  const kind = chooseBackend(backend);
   if (kind !== 'io_uring') return new BufferPool(null, null, pool);
   const caps = capabilities();
   if (!caps.ioUring) throw new UringZcUnsupportedError('a registered buffer pool', caps.reason ?? 'io_uring is not available');

@@ -109,9 +109,14 @@ export function validateBackendOption(choice: unknown): void {
   }
 }
 
-/** The backend for a socket: `choice`, or for 'auto' the one capabilities() names. */
-export function chooseBackend(choice: 'auto' | BackendName): BackendName {
-  return choice === 'auto' ? capabilities().backend : choice;
+/**
+ * The backend for a socket or pool: the option `choice`; unset, the one URING_ZC_BACKEND names
+ * (read at each call; a bad value throws ERR_URING_ZC_INVALID_ARG); for 'auto', the one
+ * capabilities() names.
+ */
+export function chooseBackend(choice: 'auto' | BackendName | undefined): BackendName {
+  const c = choice ?? requestedBackend() ?? 'auto';
+  return c === 'auto' ? capabilities().backend : c;
 }
 
 function probe(): Capabilities {
